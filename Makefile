@@ -1,0 +1,96 @@
+# followup-ops: the two commands that matter on a fresh Debian 12 machine, as root:
+#   make demo    set everything up and run the main job on the local lab
+#   make test    every test: lint, unit, Molecule (one scenario per role), integration against the lab
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OPS := $(BIN)/followup-ops
+export PATH := $(CURDIR)/$(BIN):/usr/local/go/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PYTHONDONTWRITEBYTECODE := 1
+
+DEMO_RELEASE ?= 1.0.0
+# Molecule scenarios, in the order they run (one per role).
+SCENARIOS ?= common mysql mongodb followup_component followup_app followup_voice followup_fep
+
+.PHONY: help bootstrap venv lock artifacts releases images lab demo lint unit molecule integration test clean
+
+help:
+	@echo "make demo         set up everything and deploy release $(DEMO_RELEASE) to the local lab (as root)"
+	@echo "make test         lint, unit tests, Molecule scenarios, integration tests against the lab"
+	@echo "make bootstrap    Debian packages, Docker engine, Go (as root; part of demo and test)"
+	@echo "make venv         the Python virtualenv with pinned dependencies"
+	@echo "make releases     build the stand-in releases into build/releases"
+	@echo "make artifacts    build FerretDB and mongo-tools into build/artifacts"
+	@echo "make lab          start the lab hosts"
+	@echo "make lint | unit | molecule | integration"
+
+bootstrap:
+	@tools/bootstrap.sh
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found: run 'make bootstrap' as root"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements/constraints.txt requirements/requirements.in pyproject.toml
+	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/requirements.in
+	$(BIN)/pip install -q -c requirements/constraints.txt --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Re-resolve the pinned set from requirements.in (needs the package index).
+lock: $(BIN)/python
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install -q -r requirements/requirements.in
+	{ echo "# Pinned by \`make lock\` from requirements/requirements.in on CPython 3.11 (Debian 12). Do not edit by hand."; \
+	  build/lock-venv/bin/pip freeze; } > requirements/constraints.txt
+	rm -rf build/lock-venv
+
+artifacts:
+	@tools/artifacts/build.sh build/artifacts
+
+releases: venv
+	$(BIN)/python tools/build_releases.py --source standin --output build/releases
+
+images: venv
+	@$(OPS) lab image >/dev/null
+
+lab: venv
+	$(OPS) lab up
+
+demo: bootstrap venv artifacts releases lab
+	$(OPS) deploy -i inventories/lab --release $(DEMO_RELEASE)
+	$(OPS) lab seed --scale 1
+	$(OPS) status -i inventories/lab
+	$(OPS) lab smoke
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint -c .yamllint .
+	$(BIN)/ansible-lint
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+molecule: venv images artifacts releases
+	@export FOLLOWUP_LAB_IMAGE=$$($(OPS) lab image); \
+	for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	  echo "== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
+	done
+
+integration: venv artifacts releases
+	$(BIN)/pytest -q -p no:cacheprovider -m integration tests/integration
+
+test: bootstrap venv artifacts releases lint unit molecule integration
+
+clean:
+	rm -rf build runs .cache

@@ -1,0 +1,5 @@
+"""Allow `python -m followup_ops`."""
+
+from followup_ops.cli import main
+
+raise SystemExit(main())

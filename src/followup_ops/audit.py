@@ -1,0 +1,85 @@
+"""The audit log: one JSON line per run in runs/audit.jsonl (who, when, what, where, result, how long)."""
+
+import fcntl
+import getpass
+import json
+import os
+import socket
+from datetime import UTC, datetime
+
+from followup_ops.paths import runs_dir
+
+AUDIT_FILE = "audit.jsonl"
+# Arguments whose value is never written down, even though none of ours carries a secret today.
+_SECRET_FLAGS = ("--password", "--vault-password", "--secret", "--token")
+
+
+def operator():
+    """The person behind the run: the sudo caller if any, else the login user."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _clean_argv(argv):
+    clean, hide_next = [], False
+    for word in argv or []:
+        if hide_next:
+            clean.append("***")
+            hide_next = False
+            continue
+        flag = word.split("=", 1)[0]
+        if any(flag.startswith(s) and not flag.endswith("-file") for s in _SECRET_FLAGS):
+            if "=" in word:
+                clean.append(flag + "=***")
+            else:
+                clean.append(word)
+                hide_next = True
+            continue
+        clean.append(word)
+    return clean
+
+
+def result_label(result):
+    if result.gate:
+        return "refused"
+    if result.ok:
+        return "ok"
+    if result.unreachable:
+        return "unreachable"
+    return "failed"
+
+
+def record(*, command, argv, inventory, result, started_at):
+    line = {
+        "ts": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "user": operator(),
+        "control_node": socket.gethostname(),
+        "command": command,
+        "argv": _clean_argv(argv),
+        "inventory": inventory,
+        "hosts": result.hosts,
+        "result": result_label(result),
+        "rc": result.rc,
+        "changed": {h: s.changed for h, s in sorted(result.stats.items())},
+        "failed_hosts": sorted({h for h, _, _ in result.failures} | {h for h, _ in result.unreachable}),
+        "gate": result.gate[0] if result.gate else None,
+        "duration_s": round(result.duration, 1),
+        "run_dir": str(result.run_dir),
+    }
+    base = runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / AUDIT_FILE, "a", encoding="utf-8") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return line
+
+
+def read(limit=None):
+    path = runs_dir() / AUDIT_FILE
+    if not path.exists():
+        return []
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return lines[-limit:] if limit else lines
+
+
+def now():
+    return datetime.now(UTC)

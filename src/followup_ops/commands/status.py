@@ -1,0 +1,108 @@
+"""`followup-ops status`: what runs where, how old it is, and whether it is healthy — at a glance."""
+
+import json
+from datetime import UTC, date, datetime
+
+from followup_ops import runner
+from followup_ops.commands.common import add_inventory_options, resolve_inventory
+from followup_ops.errors import EXIT_OK
+
+# R-CURRENT: the running release may not fall more than this many days behind the newest one.
+MAX_BEHIND_DAYS = 90
+
+
+def add_parser(sub):
+    parser = sub.add_parser(
+        "status",
+        help="per host and component: deployed release, its age, newest release, service state and health",
+        description="Read-only: asks every host what it runs (release, services, health check) and compares it "
+        "with the inventory's release repository. Changes nothing on any host.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=cmd_status)
+
+
+def _age_days(day, today):
+    if not day:
+        return None
+    return (today - date.fromisoformat(str(day))).days
+
+
+def build_report(result, today=None):
+    """Turn the status playbook's module results into rows (one per host and component)."""
+    today = today or datetime.now(UTC).date()
+    releases = []
+    rows = []
+    for host, action, res in result.results:
+        if action == "followup_release_check":
+            releases = res.get("releases") or []
+            continue
+        st = res.get("status") or {}
+        rows.append({"host": host, **st})
+    newest = releases[-1] if releases else None
+    dates = {r["version"]: r["release_date"] for r in releases}
+    for row in rows:
+        version = row.get("version")
+        row["release_date"] = row.get("release_date") or dates.get(version)
+        row["age_days"] = _age_days(row.get("release_date"), today)
+        row["newest_version"] = newest["version"] if newest else None
+        row["newest_release_date"] = newest["release_date"] if newest else None
+        behind = None
+        if newest and version and version != newest["version"]:
+            behind = _age_days(newest["release_date"], today)
+        row["days_newest_available"] = behind
+        row["behind_limit_exceeded"] = bool(behind is not None and behind > MAX_BEHIND_DAYS)
+    rows.sort(key=lambda r: (r["host"], r.get("component") or ""))
+    return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "releases": releases, "hosts": rows}
+
+
+def render_table(report):
+    head = (
+        f"{'主机 Host':<8} {'组件 Component':<14} {'版本 Version':<12} {'发布日期 Released':<17} "
+        f"{'天数 Age':>8}  {'最新 Newest':<11} {'服务 Service':<22} 健康 Health"
+    )
+    lines = [head, "-" * len(head.encode("gbk", "replace"))]
+    for row in report["hosts"]:
+        services = ", ".join(f"{k}:{v}" for k, v in (row.get("services") or {}).items()) or "-"
+        health = row.get("health") or {}
+        health_text = "-" if not health else ("正常 OK" if health.get("ok") else f"异常 FAIL: {health.get('detail', '')}")
+        newest = row.get("newest_version") or "-"
+        if row.get("version") and row.get("newest_version") and row["version"] != row["newest_version"]:
+            newest += " *"
+        age = row.get("age_days")
+        lines.append(
+            f"{row['host']:<8} {row.get('component') or '-':<14} {row.get('version') or '-':<12} "
+            f"{row.get('release_date') or '-':<17} {age if age is not None else '-':>8}  {newest:<11} "
+            f"{services:<22} {health_text}"
+        )
+    stale = [r for r in report["hosts"] if r.get("behind_limit_exceeded")]
+    if any(r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in report["hosts"]):
+        lines.append("* 有更新的版本可用 a newer release is available")
+    for row in stale:
+        lines.append(
+            f"! {row['host']} {row.get('component')}: 最新版本已发布 {row['days_newest_available']} 天仍未更新 "
+            f"(限 {MAX_BEHIND_DAYS} 天) newest release out {row['days_newest_available']} days, limit {MAX_BEHIND_DAYS}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_status(args):
+    inventory, vault = resolve_inventory(args)
+    result = runner.run_playbook(
+        "status",
+        "status.yml",
+        inventory,
+        limit=args.limit,
+        vault_password_file=vault,
+        argv=args.argv,
+        quiet=args.json,
+        watch=("followup_release_check", "followup_status"),
+    )
+    runner.raise_for_result(result)
+    report = build_report(result)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(render_table(report))
+    return EXIT_OK

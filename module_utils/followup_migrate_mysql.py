@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# MySQL/MariaDB runner of followup schema migrations: history table, advisory lock, statements.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible.module_utils.followup_migrations import HISTORY, MigrationError, split_sql
+
+try:
+    import pymysql
+
+    HAS_PYMYSQL = True
+except ImportError:  # pragma: no cover - reported by the module
+    pymysql = None
+    HAS_PYMYSQL = False
+
+HISTORY_DDL = (
+    "CREATE TABLE IF NOT EXISTS `%s` ("
+    " installed_rank INT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " version INT NOT NULL,"
+    " description VARCHAR(200) NOT NULL,"
+    " script VARCHAR(255) NOT NULL,"
+    " checksum CHAR(64) NOT NULL,"
+    " release_version VARCHAR(32) NULL,"
+    " installed_by VARCHAR(128) NOT NULL,"
+    " installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+    " execution_ms INT NOT NULL,"
+    " success TINYINT(1) NOT NULL,"
+    " KEY ix_version (version)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" % HISTORY
+)
+LOCK_TIMEOUT = 30
+
+
+class MySQLRunner(object):
+    def __init__(self, database, host, port, user, password, connect_timeout=10):
+        self.database = database
+        try:
+            self.conn = pymysql.connect(
+                host=host,
+                port=port,
+                user=user,
+                password=password,
+                database=database,
+                charset="utf8mb4",
+                autocommit=False,
+                connect_timeout=connect_timeout,
+            )
+        except pymysql.MySQLError as err:
+            raise MigrationError(
+                "cannot connect to MySQL database %s on %s:%s as %s (%s): check the server is up and the "
+                "account and password in the vault" % (database, host, port, user, err.args[-1] if err.args else err)
+            )
+        self.user = user
+        self.locked = False
+
+    def _query(self, sql, args=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def history_exists(self):
+        rows = self._query(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (self.database, HISTORY),
+        )
+        return rows[0][0] > 0
+
+    def history(self):
+        if not self.history_exists():
+            return []
+        rows = self._query(
+            "SELECT version, script, checksum, success, release_version, installed_on FROM `%s` ORDER BY installed_rank"
+            % HISTORY
+        )
+        return [
+            {
+                "version": r[0],
+                "script": r[1],
+                "checksum": r[2],
+                "success": bool(r[3]),
+                "release": r[4],
+                "installed_on": str(r[5]),
+            }
+            for r in rows
+        ]
+
+    def lock(self):
+        got = self._query("SELECT GET_LOCK(%s, %s)", ("followup_migrate." + self.database, LOCK_TIMEOUT))[0][0]
+        if got != 1:
+            raise MigrationError(
+                "another migration of %s holds the lock (waited %ds): let it finish, then retry"
+                % (self.database, LOCK_TIMEOUT)
+            )
+        self.locked = True
+
+    def unlock(self):
+        if self.locked:
+            self._query("SELECT RELEASE_LOCK(%s)", ("followup_migrate." + self.database,))
+            self.locked = False
+
+    def ensure_history(self):
+        self._query(HISTORY_DDL)
+        self.conn.commit()
+
+    def _record(self, script, release, ms, success):
+        self._query(
+            "INSERT INTO `%s` (version, description, script, checksum, release_version, installed_by, execution_ms, "
+            "success) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % HISTORY,
+            (script.version, script.description[:200], script.name, script.checksum, release, self.user, ms, int(success)),
+        )
+        self.conn.commit()
+
+    def apply(self, script, release):
+        """Run one script. DML is committed with the script; MySQL commits DDL on its own, statement by statement."""
+        statements = split_sql(script.text())
+        started = time.monotonic()
+        done = 0
+        try:
+            for statement in statements:
+                self._query(statement)
+                done += 1
+            self.conn.commit()
+        except pymysql.MySQLError as err:
+            self.conn.rollback()
+            ms = int((time.monotonic() - started) * 1000)
+            self._record(script, release, ms, False)
+            raise MigrationError(
+                "migration %s failed at statement %d of %d (%s); %d statement(s) before it ran, and MySQL keeps any "
+                "DDL among them: restore the pre-deploy backup of %s before retrying"
+                % (script.name, done + 1, len(statements), err.args[-1] if err.args else err, done, self.database)
+            )
+        ms = int((time.monotonic() - started) * 1000)
+        self._record(script, release, ms, True)
+        return ms
+
+    def close(self):
+        try:
+            self.unlock()
+        finally:
+            self.conn.close()

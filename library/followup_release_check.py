@@ -60,7 +60,12 @@ release:
   description: The index entry of the verified release.
   returned: when version is given and the release passed
   type: dict
-  sample: {version: 1.1.0, release_date: "2026-05-18", file: followup-1.1.0.tar.gz, sha256: 3b1f..., path: /srv/followup-ops/releases/followup-1.1.0.tar.gz}
+  sample:
+    version: 1.1.0
+    release_date: "2026-05-18"
+    file: followup-1.1.0.tar.gz
+    sha256: 3b1f...
+    path: /srv/followup-ops/releases/followup-1.1.0.tar.gz
 components:
   description: Per component, the start command, port and health check from the manifest.
   returned: when version is given and the release passed

@@ -133,6 +133,7 @@ removed_releases:
   elements: str
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -184,7 +185,7 @@ def _expected_files(manifest, component, with_migrations):
     expected = {}
     for path, sha in manifest["files"].items():
         if path.startswith(prefix):
-            expected[path[len(prefix):]] = sha
+            expected[path[len(prefix) :]] = sha
         elif with_migrations and path.startswith("migrations/"):
             expected[path] = sha
     return expected
@@ -214,13 +215,15 @@ def _extract(module, tarball, top, component, with_migrations, expected, staging
     with tarfile.open(tarball, "r:gz") as archive:
         for member, rel in iter_component_members(archive, top, component, with_migrations):
             if rel not in expected:
-                raise ReleaseError("%s: %s/%s is not listed in the manifest" % (os.path.basename(tarball), top, member.name))
+                raise ReleaseError(
+                    "%s: %s/%s is not listed in the manifest" % (os.path.basename(tarball), top, member.name)
+                )
             target = os.path.join(staging, rel)
             os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
             digest = hashlib.sha256()
             source = archive.extractfile(member)
             with open(target, "wb") as out:
-                for block in iter(lambda: source.read(1024 * 1024), b""):
+                for block in iter(functools.partial(source.read, 1024 * 1024), b""):
                     digest.update(block)
                     out.write(block)
             os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
@@ -232,7 +235,9 @@ def _extract(module, tarball, top, component, with_migrations, expected, staging
             written.add(rel)
     missing = sorted(set(expected) - written)
     if missing:
-        raise ReleaseError("%s: %s listed in the manifest but missing from the tarball" % (os.path.basename(tarball), missing[0]))
+        raise ReleaseError(
+            "%s: %s listed in the manifest but missing from the tarball" % (os.path.basename(tarball), missing[0])
+        )
 
 
 def install(module, params, manifest, tarball_sha):
@@ -256,7 +261,9 @@ def install(module, params, manifest, tarball_sha):
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging, mode=0o755)
     try:
-        _extract(module, params["tarball"], "followup-%s" % version, component, params["with_migrations"], expected, staging)
+        _extract(
+            module, params["tarball"], "followup-%s" % version, component, params["with_migrations"], expected, staging
+        )
         record = {
             "component": component,
             "version": version,
@@ -306,7 +313,7 @@ def cleanup(module, root, keep, protect):
     versions = _release_versions(releases_dir)
     removable = [v for v in versions if v not in protect]
     excess = len(versions) - max(keep, len(protect))
-    doomed = removable[:max(excess, 0)]
+    doomed = removable[: max(excess, 0)]
     if not module.check_mode:
         for version in doomed:
             shutil.rmtree(os.path.join(releases_dir, version))
@@ -322,13 +329,17 @@ def run(module):
     result = {"changed": False, "installed": False, "switched": False, "removed_releases": []}
     if not os.path.isfile(tarball):
         if module.check_mode:
-            result.update(changed=True, installed=True, msg="%s is not on the host yet; it would be installed" % tarball)
+            result.update(
+                changed=True, installed=True, msg="%s is not on the host yet; it would be installed" % tarball
+            )
             return result
         raise ReleaseError("release tarball %s is not on the host: copy it first" % tarball)
     actual = sha256_file(tarball)
     if actual != expected_sha:
         raise ReleaseError("%s: sha256 %s differs from the release index (%s)" % (tarball, actual, expected_sha))
-    manifest = validate_manifest(read_manifest_from_tarball(tarball), where="%s: manifest.yml" % os.path.basename(tarball))
+    manifest = validate_manifest(
+        read_manifest_from_tarball(tarball), where="%s: manifest.yml" % os.path.basename(tarball)
+    )
     version = manifest["version"]
     root = params["root"]
     before_current = current_version(root)
@@ -344,9 +355,7 @@ def run(module):
         protect = {v for v in (version, previous) if v}
         result["removed_releases"] = cleanup(module, root, params["keep_releases"], protect)
         result["changed"] = result["changed"] or bool(result["removed_releases"])
-    after_installed = sorted(
-        (set(before_installed) | {version}) - set(result["removed_releases"]), key=version_key
-    )
+    after_installed = sorted((set(before_installed) | {version}) - set(result["removed_releases"]), key=version_key)
     after_current = version if params["state"] == "current" else before_current
     result.update(
         version=version,

@@ -106,7 +106,10 @@ def main():
         elapsed_ms=ms,
     )
     if code not in p["expect"]:
-        module.fail_json(msg="SIP OPTIONS to %s:%d answered %d %s, expected %s" % (p["host"], p["port"], code, reason, p["expect"]), **result)
+        module.fail_json(
+            msg="SIP OPTIONS to %s:%d answered %d %s, expected %s" % (p["host"], p["port"], code, reason, p["expect"]),
+            **result,
+        )
     module.exit_json(**result)
 
 

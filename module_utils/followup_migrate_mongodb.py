@@ -74,7 +74,11 @@ class MongoRunner(object):
             now = _utcnow()
             try:
                 self.db[LOCKS].insert_one(
-                    {"_id": "migrate", "owner": self.owner, "expires_at": now + datetime.timedelta(seconds=LEASE_SECONDS)}
+                    {
+                        "_id": "migrate",
+                        "owner": self.owner,
+                        "expires_at": now + datetime.timedelta(seconds=LEASE_SECONDS),
+                    }
                 )
                 self.locked = True
                 return
@@ -120,10 +124,10 @@ class MongoRunner(object):
         if not isinstance(operations, list):
             raise MigrationError("%s: 'operations' must be a list" % script.name)
         for i, op in enumerate(operations):
-            if not isinstance(op, dict) or len(op) != 1 or list(op)[0] not in OPERATIONS:
+            if not isinstance(op, dict) or len(op) != 1 or next(iter(op)) not in OPERATIONS:
                 raise MigrationError("%s: operations[%d] must be one of %s" % (script.name, i, ", ".join(OPERATIONS)))
         for op in operations:
-            (kind, args), = op.items()
+            ((kind, args),) = op.items()
             getattr(self, "_op_" + kind)(args or {})
 
     def _op_create_collection(self, args):
@@ -163,7 +167,7 @@ class MongoRunner(object):
                 self._python(script)
         except MigrationError:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure of the script is recorded and reported
+        except Exception as err:
             ms = int((time.monotonic() - started) * 1000)
             self._record(script, release, ms, False, error=str(err))
             raise MigrationError(

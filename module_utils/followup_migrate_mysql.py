@@ -73,8 +73,8 @@ class MySQLRunner(object):
         if not self.history_exists():
             return []
         rows = self._query(
-            "SELECT version, script, checksum, success, release_version, installed_on FROM `%s` ORDER BY installed_rank"
-            % HISTORY
+            "SELECT version, script, checksum, success, release_version, installed_on "  # noqa: S608 - constant name
+            "FROM `%s` ORDER BY installed_rank" % HISTORY
         )
         return [
             {
@@ -108,9 +108,18 @@ class MySQLRunner(object):
 
     def _record(self, script, release, ms, success):
         self._query(
-            "INSERT INTO `%s` (version, description, script, checksum, release_version, installed_by, execution_ms, "
-            "success) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % HISTORY,
-            (script.version, script.description[:200], script.name, script.checksum, release, self.user, ms, int(success)),
+            "INSERT INTO `%s` (version, description, script, checksum, release_version, installed_by, "  # noqa: S608
+            "execution_ms, success) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % HISTORY,
+            (
+                script.version,
+                script.description[:200],
+                script.name,
+                script.checksum,
+                release,
+                self.user,
+                ms,
+                int(success),
+            ),
         )
         self.conn.commit()
 

@@ -39,7 +39,12 @@ class Script(object):
         return self.raw.decode("utf-8-sig")
 
     def as_dict(self):
-        return {"version": self.version, "script": self.name, "description": self.description, "checksum": self.checksum}
+        return {
+            "version": self.version,
+            "script": self.name,
+            "description": self.description,
+            "checksum": self.checksum,
+        }
 
 
 def checksum(raw):
@@ -62,10 +67,13 @@ def load_scripts(directory, kinds):
             continue
         script = Script(path)
         if script.kind not in kinds:
-            raise MigrationError("%s: .%s scripts are not allowed here (only %s)" % (path, script.kind, ", ".join(kinds)))
+            raise MigrationError(
+                "%s: .%s scripts are not allowed here (only %s)" % (path, script.kind, ", ".join(kinds))
+            )
         scripts.append(script)
     scripts.sort(key=lambda s: s.version)
-    for a, b in zip(scripts, scripts[1:]):
+    for i in range(1, len(scripts)):
+        a, b = scripts[i - 1], scripts[i]
         if a.version == b.version:
             raise MigrationError("%s and %s share version V%03d" % (a.path, b.path, a.version))
     return scripts

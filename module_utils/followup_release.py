@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import hashlib
 import io
 import os
@@ -130,12 +131,16 @@ def validate_manifest(manifest, version=None, where=MANIFEST):
         if key not in manifest or manifest[key] is None:
             raise ReleaseError("%s lacks the required field '%s'" % (where, key))
     if manifest["format"] != 1:
-        raise ReleaseError("%s: format %s is not supported (this followup-ops reads format 1)" % (where, manifest["format"]))
+        raise ReleaseError(
+            "%s: format %s is not supported (this followup-ops reads format 1)" % (where, manifest["format"])
+        )
     if manifest["product"] != "followup":
         raise ReleaseError("%s: product '%s' is not 'followup'" % (where, manifest["product"]))
     version_key(manifest["version"])
     if version is not None and str(manifest["version"]) != str(version):
-        raise ReleaseError("%s: version %s does not match the requested release %s" % (where, manifest["version"], version))
+        raise ReleaseError(
+            "%s: version %s does not match the requested release %s" % (where, manifest["version"], version)
+        )
     manifest["release_date"] = _date(manifest["release_date"], where)
     components = manifest["components"]
     if not isinstance(components, dict):
@@ -152,7 +157,9 @@ def validate_manifest(manifest, version=None, where=MANIFEST):
             raise ReleaseError("%s: component %s port '%s' is not a TCP port (1-65535)" % (where, name, port))
         health = comp["health"]
         if not isinstance(health, dict) or health.get("type") not in HEALTH_TYPES:
-            raise ReleaseError("%s: component %s health.type must be one of %s" % (where, name, ", ".join(HEALTH_TYPES)))
+            raise ReleaseError(
+                "%s: component %s health.type must be one of %s" % (where, name, ", ".join(HEALTH_TYPES))
+            )
         if health["type"] == "http" and not str(health.get("path", "")).startswith("/"):
             raise ReleaseError("%s: component %s health.path must start with '/'" % (where, name))
     files = manifest["files"]
@@ -173,7 +180,8 @@ def validate_manifest(manifest, version=None, where=MANIFEST):
             for script in scripts or []:
                 if not MIGRATION_RE.match(str(script)):
                     raise ReleaseError(
-                        "%s: migration %s/%s is not named V<NNN>__<description>.<sql|yml|py>" % (where, database, script)
+                        "%s: migration %s/%s is not named V<NNN>__<description>.<sql|yml|py>"
+                        % (where, database, script)
                     )
                 path = "migrations/%s/%s/%s" % (engine, database, script)
                 if path not in files:
@@ -198,7 +206,7 @@ def verify_tarball(path, expected_sha256=None, version=None):
                 % (name, actual, expected_sha256)
             )
     try:
-        archive = tarfile.open(path, "r:gz")
+        archive = tarfile.open(path, "r:gz")  # noqa: SIM115 - closed by the with-block below
     except (tarfile.TarError, OSError) as err:
         raise ReleaseError("%s is not a gzip-compressed tar archive (%s)" % (name, err))
     with archive:
@@ -215,7 +223,9 @@ def verify_tarball(path, expected_sha256=None, version=None):
             if member.name.startswith("/") or ".." in parts or parts[0] != top:
                 raise ReleaseError("%s: member %s lies outside %s/" % (name, member.name, top))
             if not (member.isfile() or member.isdir()):
-                raise ReleaseError("%s: member %s is a link or special file, which releases may not hold" % (name, member.name))
+                raise ReleaseError(
+                    "%s: member %s is a link or special file, which releases may not hold" % (name, member.name)
+                )
             if not member.isfile():
                 continue
             rel = "/".join(parts[1:])
@@ -224,7 +234,7 @@ def verify_tarball(path, expected_sha256=None, version=None):
                 manifest_text = handle.read()
                 continue
             digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(CHUNK), b""):
+            for block in iter(functools.partial(handle.read, CHUNK), b""):
                 digest.update(block)
             hashes[rel] = digest.hexdigest()
     if manifest_text is None:
@@ -289,9 +299,9 @@ def iter_component_members(archive, top, component, with_migrations=False):
     mig_prefix = "%s/migrations/" % top
     for member in archive.getmembers():
         if member.name.startswith(prefix) and member.isfile():
-            yield member, member.name[len(prefix):]
+            yield member, member.name[len(prefix) :]
         elif with_migrations and member.name.startswith(mig_prefix) and member.isfile():
-            yield member, "migrations/" + member.name[len(mig_prefix):]
+            yield member, "migrations/" + member.name[len(mig_prefix) :]
 
 
 def bytes_io(data):

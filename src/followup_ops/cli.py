@@ -17,8 +17,15 @@ EPILOG = """exit codes: 0 ok, 1 error, 2 refused by a gate before any host chang
 4 non-compliant findings. Each run is recorded under runs/ (artifacts) and in runs/audit.jsonl."""
 
 
+class OpsArgumentParser(argparse.ArgumentParser):
+    """Bad arguments are an error (exit 1, one line with the fix), never exit 2, which means a gate refused."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OpsArgumentParser(
         prog="followup-ops",
         description="Operations of the patient follow-up system (随访系统运维): lab, deploy, status.",
         epilog=EPILOG,

@@ -72,10 +72,11 @@ def new_run_dir(command):
     return path
 
 
+_MARKS = {"ok": "ok", "changed": "changed", "failed": "FAILED", "unreachable": "UNREACHABLE", "skipped": "skip"}
+
+
 class Progress:
     """Prints one line per play, and per host as each task finishes."""
-
-    MARK = {"ok": "ok", "changed": "changed", "failed": "FAILED", "unreachable": "UNREACHABLE", "skipped": "skip"}
 
     def __init__(self, result, stream=None, verbose=False, watch=()):
         self.result = result
@@ -123,7 +124,7 @@ class Progress:
                 self.result.failures.append((host, task, message))
         if state == "skipped" and not self.verbose:
             return
-        self._print(f"   {self.MARK[state]:<11} {host:<10} {task}")
+        self._print(f"   {_MARKS[state]:<11} {host:<10} {task}")
         del stats  # counted from playbook_on_stats, which is authoritative
 
     def _stats(self, data):

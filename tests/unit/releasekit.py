@@ -9,7 +9,11 @@ import yaml
 COMPONENTS = {
     "app": {"start": "/usr/bin/python3 -m followup_app", "port": 8080, "health": {"type": "http", "path": "/health"}},
     "fep": {"start": "/usr/bin/python3 -m followup_fep", "port": 8081, "health": {"type": "http", "path": "/health"}},
-    "voice": {"start": "/usr/bin/python3 -m followup_voice", "port": 8090, "health": {"type": "http", "path": "/health"}},
+    "voice": {
+        "start": "/usr/bin/python3 -m followup_voice",
+        "port": 8090,
+        "health": {"type": "http", "path": "/health"},
+    },
 }
 
 DEFAULT_FILES = {
@@ -18,7 +22,9 @@ DEFAULT_FILES = {
     "components/fep/followup_fep/__main__.py": b"print('fep')\n",
     "components/voice/followup_voice/__main__.py": b"print('voice')\n",
     "migrations/mysql/cloud_followup/V001__create_core_tables.sql": b"CREATE TABLE patients (id INT PRIMARY KEY);\n",
-    "migrations/mongodb/cdr/V001__create_collections.yml": b"operations:\n  - create_collection: {name: call_records}\n",
+    "migrations/mongodb/cdr/V001__create_collections.yml": (
+        b"operations:\n  - create_collection: {name: call_records}\n"
+    ),
 }
 
 
@@ -55,7 +61,10 @@ def write_tarball(path, version, files, manifest, extra_members=(), top=None):
             archive.addfile(info, io.BytesIO(data))
 
         if manifest is not None:
-            add("manifest.yml", yaml.safe_dump(manifest, allow_unicode=True).encode() if isinstance(manifest, dict) else manifest)
+            add(
+                "manifest.yml",
+                yaml.safe_dump(manifest, allow_unicode=True).encode() if isinstance(manifest, dict) else manifest,
+            )
         for name, data in sorted(files.items()):
             add(name, data, 0o755 if name.endswith(".sh") else 0o644)
         for member, data in extra_members:

@@ -48,6 +48,8 @@ def cmd_deploy(args):
     runner.raise_for_result(result)
     print("\n".join(summary_lines(result)))
     verb = "would change" if args.check else "changed"
-    print(f"deploy {args.release}: ok, {result.changed} {verb} across {len(result.hosts)} hosts "
-          f"in {result.duration:.0f}s (run record {result.run_dir})")
+    print(
+        f"deploy {args.release}: ok, {result.changed} {verb} across {len(result.hosts)} hosts "
+        f"in {result.duration:.0f}s (run record {result.run_dir})"
+    )
     return EXIT_OK

@@ -1,5 +1,6 @@
 """`followup-ops lab`: the local lab of real hosts (Docker containers running systemd and sshd)."""
 
+import argparse
 import json
 import sys
 import time
@@ -68,9 +69,9 @@ def _scale(text):
     try:
         value = int(text)
     except ValueError:
-        raise OpsError(f"--scale must be a whole number from 1 to 100, not '{text}'") from None
+        raise argparse.ArgumentTypeError(f"--scale must be a whole number from 1 to 100, not '{text}'") from None
     if not 1 <= value <= 100:
-        raise OpsError(f"--scale must be from 1 to 100, not {value}")
+        raise argparse.ArgumentTypeError(f"--scale must be from 1 to 100, not {value}")
     return value
 
 

@@ -43,11 +43,12 @@ def build_report(result, today=None):
     newest = releases[-1] if releases else None
     dates = {r["version"]: r["release_date"] for r in releases}
     for row in rows:
-        version = row.get("version")
+        version = row.setdefault("version", None)
         row["release_date"] = row.get("release_date") or dates.get(version)
         row["age_days"] = _age_days(row.get("release_date"), today)
-        row["newest_version"] = newest["version"] if newest else None
-        row["newest_release_date"] = newest["release_date"] if newest else None
+        is_component = bool(row.get("component"))
+        row["newest_version"] = newest["version"] if newest and is_component else None
+        row["newest_release_date"] = newest["release_date"] if newest and is_component else None
         behind = None
         if newest and version and version != newest["version"]:
             behind = _age_days(newest["release_date"], today)
@@ -66,7 +67,9 @@ def render_table(report):
     for row in report["hosts"]:
         services = ", ".join(f"{k}:{v}" for k, v in (row.get("services") or {}).items()) or "-"
         health = row.get("health") or {}
-        health_text = "-" if not health else ("正常 OK" if health.get("ok") else f"异常 FAIL: {health.get('detail', '')}")
+        health_text = (
+            "-" if not health else ("正常 OK" if health.get("ok") else f"异常 FAIL: {health.get('detail', '')}")
+        )
         newest = row.get("newest_version") or "-"
         if row.get("version") and row.get("newest_version") and row["version"] != row["newest_version"]:
             newest += " *"
@@ -77,7 +80,9 @@ def render_table(report):
             f"{services:<22} {health_text}"
         )
     stale = [r for r in report["hosts"] if r.get("behind_limit_exceeded")]
-    if any(r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in report["hosts"]):
+    if any(
+        r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in report["hosts"]
+    ):
         lines.append("* 有更新的版本可用 a newer release is available")
     for row in stale:
         lines.append(

@@ -10,7 +10,9 @@ from followup_ops.errors import OpsError
 def docker_cmd():
     path = shutil.which("docker")
     if path is None:
-        raise OpsError("Docker is not installed: run 'make bootstrap' as root (installs Debian's docker.io), then retry")
+        raise OpsError(
+            "Docker is not installed: run 'make bootstrap' as root (installs Debian's docker.io), then retry"
+        )
     return path
 
 

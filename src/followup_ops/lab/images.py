@@ -64,7 +64,7 @@ def node_tag():
 
 def _deb822_entries(text):
     entry = {}
-    for line in text.splitlines() + [""]:
+    for line in [*text.splitlines(), ""]:
         if not line.strip():
             if entry:
                 yield entry
@@ -102,9 +102,7 @@ def apt_mirrors(apt_dir="/etc/apt"):
     debian = next((uri for uri, suites in entries if SUITE in suites), None)
     security = next((uri for uri, suites in entries if f"{SUITE}-security" in suites), None)
     if debian is None:
-        raise OpsError(
-            f"no Debian {SUITE} mirror in this machine's apt sources ({apt_dir}): add one, then retry"
-        )
+        raise OpsError(f"no Debian {SUITE} mirror in this machine's apt sources ({apt_dir}): add one, then retry")
     return debian.rstrip("/"), security.rstrip("/") if security else None
 
 

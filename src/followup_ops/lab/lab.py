@@ -59,7 +59,7 @@ def lab_hosts(inventory=None):
 
     def walk(group_name, group, parents):
         group = group or {}
-        chain = parents + (group_name,)
+        chain = (*parents, group_name)
         for host, hostvars in (group.get("hosts") or {}).items():
             address = (hostvars or {}).get("ansible_host")
             if not address:
@@ -167,7 +167,7 @@ def run_args(name, hostname, image, address=None, network=NETWORK):
     ]
     if address:
         args += ["--ip", address]
-    return args + [image]
+    return [*args, image]
 
 
 def _first_boot(host, log):

@@ -6,14 +6,14 @@ import os
 import followup_release_install as module
 import pytest
 from modulekit import run_module
-
 from releasekit import make_repository, sha
 
 
 @pytest.fixture
 def repo(tmp_path):
-    paths = make_repository(tmp_path / "repo", versions=("1.0.0", "1.1.0", "1.2.0"),
-                            dates=("2026-02-02", "2026-05-18", "2026-09-07"))
+    paths = make_repository(
+        tmp_path / "repo", versions=("1.0.0", "1.1.0", "1.2.0"), dates=("2026-02-02", "2026-05-18", "2026-09-07")
+    )
     return {v: (str(p), sha(p.read_bytes())) for v, p in paths.items()}
 
 

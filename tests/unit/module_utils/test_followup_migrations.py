@@ -28,14 +28,14 @@ def test_scripts_load_in_numeric_order(tmp_path):
 
 def test_a_badly_named_script_is_refused_naming_it(tmp_path):
     write(tmp_path, "001_one.sql", "SELECT 1;")
-    with pytest.raises(MigrationError, match="001_one.sql is not named V<NNN>__<description>"):
+    with pytest.raises(MigrationError, match=r"001_one.sql is not named V<NNN>__<description>"):
         load_scripts(str(tmp_path), ("sql",))
 
 
 def test_two_scripts_with_one_version_are_refused(tmp_path):
     write(tmp_path, "V001__a.sql", "SELECT 1;")
     write(tmp_path, "V001__b.sql", "SELECT 2;")
-    with pytest.raises(MigrationError, match="share version V001"):
+    with pytest.raises(MigrationError, match=r"share version V001"):
         load_scripts(str(tmp_path), ("sql",))
 
 
@@ -76,15 +76,15 @@ def test_a_changed_applied_script_is_refused_naming_the_file(tmp_path):
 def test_a_database_newer_than_the_release_is_refused(tmp_path):
     write(tmp_path, "V001__one.sql", "SELECT 1;")
     scripts = load_scripts(str(tmp_path), ("sql",))
-    history = history_of(scripts) + [{"version": 2, "script": "V002__two.sql", "checksum": "x", "success": True}]
-    with pytest.raises(MigrationError, match="the database is newer than the release"):
+    history = [*history_of(scripts), {"version": 2, "script": "V002__two.sql", "checksum": "x", "success": True}]
+    with pytest.raises(MigrationError, match=r"the database is newer than the release"):
         plan(scripts, history, release="1.0.0")
 
 
 def test_an_unresolved_failed_migration_is_refused(tmp_path):
     write(tmp_path, "V001__one.sql", "SELECT 1;")
     scripts = load_scripts(str(tmp_path), ("sql",))
-    with pytest.raises(MigrationError, match="failed earlier and was never resolved"):
+    with pytest.raises(MigrationError, match=r"failed earlier and was never resolved"):
         plan(scripts, history_of(scripts, success=False))
 
 
@@ -93,7 +93,7 @@ def test_an_out_of_order_script_is_refused(tmp_path):
         write(tmp_path, f"V00{n}__s{n}.sql", f"SELECT {n};")
     scripts = load_scripts(str(tmp_path), ("sql",))
     history = [r for r in history_of(scripts) if r["version"] != 2]
-    with pytest.raises(MigrationError, match="out-of-order migrations are refused"):
+    with pytest.raises(MigrationError, match=r"out-of-order migrations are refused"):
         plan(scripts, history)
 
 
@@ -107,14 +107,14 @@ def test_split_sql_respects_quotes_and_comments():
     statements = split_sql(text)
     assert len(statements) == 3
     assert statements[0].startswith("CREATE TABLE t") and "'it''s; fine'" in statements[0]
-    assert statements[1] == "INSERT INTO t VALUES ('x;y', \"q\\\"uote;\")"
+    assert statements[1] == 'INSERT INTO t VALUES (\'x;y\', "q\\"uote;")'
     assert statements[2] == "UPDATE t SET a = `a;b`"
 
 
 def test_split_sql_refuses_delimiter_and_unterminated_quotes():
-    with pytest.raises(MigrationError, match="DELIMITER is not supported"):
+    with pytest.raises(MigrationError, match=r"DELIMITER is not supported"):
         split_sql("DELIMITER //\nCREATE PROCEDURE p() BEGIN END //")
-    with pytest.raises(MigrationError, match="unterminated ' quote"):
+    with pytest.raises(MigrationError, match=r"unterminated ' quote"):
         split_sql("SELECT 'open;")
 
 

@@ -5,7 +5,6 @@ import tarfile
 import pytest
 import yaml
 from ansible.module_utils.followup_release import ReleaseError, check_release, read_index, verify_tarball
-
 from releasekit import DEFAULT_FILES, make_repository, manifest_for, sha, write_tarball
 
 
@@ -29,7 +28,7 @@ def test_a_release_missing_from_the_index_is_refused_with_the_available_ones(tmp
 
 
 def test_a_missing_repository_is_refused(tmp_path):
-    with pytest.raises(ReleaseError, match="does not exist"):
+    with pytest.raises(ReleaseError, match=r"does not exist"):
         read_index(str(tmp_path / "nowhere"))
 
 
@@ -53,7 +52,7 @@ def test_a_manifest_missing_a_required_field_is_refused_naming_the_field(tmp_pat
     manifest = manifest_for("1.0.0", DEFAULT_FILES)
     del manifest[field]
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", DEFAULT_FILES, manifest)
-    with pytest.raises(ReleaseError, match=f"manifest.yml lacks the required field '{field}'"):
+    with pytest.raises(ReleaseError, match=rf"manifest.yml lacks the required field '{field}'"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -61,7 +60,7 @@ def test_a_component_without_a_port_is_refused(tmp_path):
     manifest = manifest_for("1.0.0", DEFAULT_FILES)
     del manifest["components"]["voice"]["port"]
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", DEFAULT_FILES, manifest)
-    with pytest.raises(ReleaseError, match="component voice lacks 'port'"):
+    with pytest.raises(ReleaseError, match=r"component voice lacks 'port'"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -70,7 +69,9 @@ def test_a_file_whose_sha256_differs_from_the_manifest_is_refused_naming_the_fil
     files = dict(DEFAULT_FILES)
     files["components/fep/followup_fep/__main__.py"] = b"print('evil')\n"
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest)
-    with pytest.raises(ReleaseError, match=r"file followup-1\.0\.0/components/fep/followup_fep/__main__\.py has sha256"):
+    with pytest.raises(
+        ReleaseError, match=r"file followup-1\.0\.0/components/fep/followup_fep/__main__\.py has sha256"
+    ):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -78,7 +79,7 @@ def test_a_file_not_listed_in_the_manifest_is_refused(tmp_path):
     manifest = manifest_for("1.0.0", DEFAULT_FILES)
     files = dict(DEFAULT_FILES, **{"components/app/extra.py": b"x = 1\n"})
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest)
-    with pytest.raises(ReleaseError, match="components/app/extra.py is not listed in the manifest"):
+    with pytest.raises(ReleaseError, match=r"components/app/extra.py is not listed in the manifest"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -87,7 +88,7 @@ def test_a_listed_file_missing_from_the_tarball_is_refused(tmp_path):
     files = dict(DEFAULT_FILES)
     del files["components/voice/followup_voice/__main__.py"]
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest)
-    with pytest.raises(ReleaseError, match="followup_voice/__main__.py is listed in the manifest but missing"):
+    with pytest.raises(ReleaseError, match=r"followup_voice/__main__.py is listed in the manifest but missing"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -102,7 +103,7 @@ def test_a_symlink_member_is_refused(tmp_path):
         manifest_for("1.0.0", DEFAULT_FILES),
         extra_members=[(link, None)],
     )
-    with pytest.raises(ReleaseError, match="is a link or special file"):
+    with pytest.raises(ReleaseError, match=r"is a link or special file"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -116,7 +117,7 @@ def test_a_member_outside_the_release_folder_is_refused(tmp_path):
         manifest_for("1.0.0", DEFAULT_FILES),
         extra_members=[(outside, b"x")],
     )
-    with pytest.raises(ReleaseError, match="lies outside followup-1.0.0/"):
+    with pytest.raises(ReleaseError, match=r"lies outside followup-1.0.0/"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -124,13 +125,13 @@ def test_a_manifest_naming_another_version_is_refused(tmp_path):
     tarball = write_tarball(
         tmp_path / "followup-1.0.0.tar.gz", "1.0.0", DEFAULT_FILES, manifest_for("1.0.1", DEFAULT_FILES)
     )
-    with pytest.raises(ReleaseError, match="version 1.0.1 does not match the requested release 1.0.0"):
+    with pytest.raises(ReleaseError, match=r"version 1.0.1 does not match the requested release 1.0.0"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
 def test_a_manifest_that_is_not_yaml_is_refused(tmp_path):
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", DEFAULT_FILES, b"version: [1.0.0\n")
-    with pytest.raises(ReleaseError, match="is not valid YAML"):
+    with pytest.raises(ReleaseError, match=r"is not valid YAML"):
         verify_tarball(str(tarball), version="1.0.0")
 
 
@@ -148,14 +149,14 @@ def test_a_release_date_differing_between_index_and_manifest_is_refused(tmp_path
     index = yaml.safe_load((tmp_path / "index.yml").read_text())
     index["releases"][0]["release_date"] = "2026-01-01"
     (tmp_path / "index.yml").write_text(yaml.safe_dump(index))
-    with pytest.raises(ReleaseError, match="release_date 2026-02-02 differs from index.yml"):
+    with pytest.raises(ReleaseError, match=r"release_date 2026-02-02 differs from index.yml"):
         check_release(str(tmp_path), "1.0.0")
 
 
 def test_a_migration_not_named_by_the_rules_is_refused(tmp_path):
     files = dict(DEFAULT_FILES, **{"migrations/mysql/cloud_followup/2_add.sql": b"SELECT 1;\n"})
     tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest_for("1.0.0", files))
-    with pytest.raises(ReleaseError, match="is not named V<NNN>__<description>"):
+    with pytest.raises(ReleaseError, match=r"is not named V<NNN>__<description>"):
         verify_tarball(str(tarball), version="1.0.0")
 
 

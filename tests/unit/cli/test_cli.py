@@ -1,0 +1,73 @@
+"""The command line: every command has --help, bad input gives one line and exit 1 before anything runs."""
+
+import subprocess
+import sys
+
+import pytest
+
+from followup_ops import cli, inventory
+from followup_ops.errors import OpsError
+
+COMMANDS = [
+    [],
+    ["lab"],
+    ["lab", "up"],
+    ["lab", "down"],
+    ["lab", "status"],
+    ["lab", "image"],
+    ["lab", "seed"],
+    ["lab", "smoke"],
+    ["deploy"],
+    ["status"],
+]
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w) or "top")
+def test_every_command_has_help(words, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main([*words, "--help"])
+    assert caught.value.code == 0
+    assert "usage: followup-ops" in capsys.readouterr().out
+
+
+def test_unknown_inventory_is_one_line_exit_1(capsys):
+    code = cli.main(["deploy", "-i", "inventories/nowhere", "--release", "1.0.0"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "inventory 'inventories/nowhere' not found" in err and "inventories/lab" in err
+
+
+def test_production_inventory_without_vault_password_is_refused(monkeypatch, capsys):
+    monkeypatch.delenv(inventory.VAULT_ENV, raising=False)
+    code = cli.main(["status", "-i", "inventories/production"])
+    err = capsys.readouterr().err
+    assert code == 1 and "has vault-encrypted files but no vault password was given" in err
+
+
+def test_a_vault_password_file_that_does_not_exist_is_refused(tmp_path):
+    with pytest.raises(OpsError, match="does not exist"):
+        inventory.vault_password_file(inventory.resolve("production"), str(tmp_path / "nope"))
+
+
+def test_inventory_names_resolve_to_directories():
+    assert inventory.resolve("lab").name == "lab"
+    assert inventory.resolve("inventories/production").name == "production"
+
+
+def test_seed_scale_out_of_range_is_refused_with_exit_1(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["lab", "seed", "--scale", "1000"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 1 and err.count("\n") == 1 and "--scale must be from 1 to 100" in err
+
+
+def test_a_missing_required_option_is_exit_1_not_2(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["deploy", "-i", "inventories/lab"])
+    assert caught.value.code == 1 and "--release" in capsys.readouterr().err
+
+
+def test_the_console_script_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "followup_ops", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("followup-ops ")

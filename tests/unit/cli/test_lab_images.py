@@ -1,0 +1,65 @@
+"""Lab images: the mirror comes from this machine's apt sources, and tags change exactly with their inputs."""
+
+import pytest
+
+from followup_ops.errors import OpsError
+from followup_ops.lab import images
+
+
+def write_apt(tmp_path, sources_list="", sources=None):
+    (tmp_path / "sources.list.d").mkdir(parents=True)
+    (tmp_path / "sources.list").write_text(sources_list)
+    for name, text in (sources or {}).items():
+        (tmp_path / "sources.list.d" / name).write_text(text)
+    return str(tmp_path)
+
+
+def test_mirrors_are_read_from_deb822_sources(tmp_path):
+    apt = write_apt(
+        tmp_path,
+        sources={
+            "debian.sources": "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+            "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n"
+            "Suites: bookworm-security\nComponents: main\n"
+        },
+    )
+    assert images.apt_mirrors(apt) == ("http://mirror.example/debian", "http://mirror.example/debian-security")
+
+
+def test_mirrors_are_read_from_one_line_sources_with_options(tmp_path):
+    apt = write_apt(tmp_path, "# comment\ndeb [signed-by=/k.gpg arch=amd64] http://m.example/debian bookworm main\n")
+    assert images.apt_mirrors(apt) == ("http://m.example/debian", None)
+
+
+def test_disabled_entries_and_other_suites_are_ignored(tmp_path):
+    apt = write_apt(
+        tmp_path,
+        sources={
+            "a.sources": "Types: deb\nURIs: http://old.example/debian\nSuites: bullseye\nComponents: main\n",
+            "b.sources": "Enabled: no\nTypes: deb\nURIs: http://off.example/debian\nSuites: bookworm\n",
+        },
+    )
+    with pytest.raises(OpsError, match="no Debian bookworm mirror in this machine's apt sources"):
+        images.apt_mirrors(apt)
+
+
+def test_sources_list_for_the_image_has_security_only_when_known():
+    assert "bookworm-security" not in images.apt_sources_list("http://m/debian", None)
+    text = images.apt_sources_list("http://m/debian", "http://m/security")
+    assert text.splitlines() == [
+        "deb http://m/debian bookworm main",
+        "deb http://m/debian bookworm-updates main",
+        "deb http://m/security bookworm-security main",
+    ]
+
+
+def test_node_tag_changes_when_an_input_file_changes(tmp_path, monkeypatch):
+    context = tmp_path / "node"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM x\n")
+    monkeypatch.setattr(images, "node_context", lambda: context)
+    first = images.node_tag()
+    assert first == images.node_tag()
+    (context / "packages.txt").write_text("nginx\n")
+    second = images.node_tag()
+    assert second != first and second.startswith("followup-lab/node:")

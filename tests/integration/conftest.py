@@ -1,0 +1,40 @@
+"""Integration tests drive the real command line against the real lab (Docker containers with systemd and sshd,
+MariaDB, FerretDB on PostgreSQL, nginx, kamailio). They need root, a Docker engine, build/releases and
+build/artifacts (make integration builds them)."""
+
+import shutil
+
+import pytest
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+from labkit import RELEASES, ROOT, VAULT_PASSWORD, Ops
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def ops(tmp_path_factory):
+    if not (RELEASES / "index.yml").is_file():
+        pytest.fail("build/releases is missing: run `make releases` first")
+    if shutil.which("docker") is None:
+        pytest.fail("docker is missing: run `make bootstrap` first")
+    return Ops(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def lab(ops):
+    proc = ops("lab", "up", timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="session")
+def vault_values():
+    """Every secret in the lab's vault, to prove none of them leaks."""
+    password = VAULT_PASSWORD.read_text().strip().encode()
+    secret = VaultSecret(password)
+    data = VaultLib([("default", secret)]).decrypt((ROOT / "inventories/lab/group_vars/all/vault.yml").read_bytes())
+    return [str(v) for v in yaml.safe_load(data).values()]

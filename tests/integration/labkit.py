@@ -1,0 +1,30 @@
+"""Shared pieces of the integration tests: where the repository is, and running the command line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OPS = [sys.executable, "-m", "followup_ops"]
+RELEASES = ROOT / "build" / "releases"
+VAULT_PASSWORD = ROOT / ".lab" / "vault-password"
+
+
+class Ops:
+    """Runs `followup-ops` as an operator would, with its own runs/ directory for this test session."""
+
+    def __init__(self, runs_dir):
+        self.runs_dir = runs_dir
+
+    def __call__(self, *args, timeout=1800):
+        env = dict(os.environ, FOLLOWUP_OPS_RUNS_DIR=str(self.runs_dir), PYTHONUNBUFFERED="1")
+        proc = subprocess.run([*OPS, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        sys.stdout.write(proc.stdout[-4000:])
+        sys.stderr.write(proc.stderr[-4000:])
+        return proc
+
+    def audit(self):
+        path = self.runs_dir / "audit.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

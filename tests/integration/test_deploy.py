@@ -1,0 +1,117 @@
+"""Deploy the stand-in follow-up system to the lab over SSH, end to end, and what must be refused."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from labkit import RELEASES, ROOT, VAULT_PASSWORD
+
+pytestmark = pytest.mark.integration
+
+
+def play_names(run_dir):
+    names = []
+    for path in sorted((run_dir / "artifacts" / "run" / "job_events").glob("*.json")):
+        event = json.loads(path.read_text())
+        if event.get("event") == "playbook_on_play_start":
+            names.append(event["event_data"]["play"])
+    return names
+
+
+def hosts_with_results(run_dir):
+    """Hosts that ran any task themselves (not delegated to the control node)."""
+    hosts = set()
+    for path in (run_dir / "artifacts" / "run" / "job_events").glob("*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        if event.get("event", "").startswith("runner_on_") and not data.get("delegated_host"):
+            hosts.add(data.get("host"))
+    return hosts
+
+
+def lab_copy(tmp_path, repository):
+    """A copy of the lab inventory whose release repository is REPOSITORY."""
+    inv = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventories" / "lab", inv)
+    followup = inv / "group_vars" / "all" / "followup.yml"
+    data = yaml.safe_load(followup.read_text())
+    data["followup_release_repository"] = str(repository)
+    followup.write_text(yaml.safe_dump(data))
+    return inv
+
+
+def test_a_release_missing_from_the_index_is_refused_with_exit_2(ops, lab):
+    proc = ops("deploy", "-i", "inventories/lab", "--release", "9.9.9")
+    assert proc.returncode == 2
+    assert "release 9.9.9 is not in" in proc.stderr and "available: 1.0.0, 1.1.0, 1.2.0" in proc.stderr
+    line = ops.audit()[-1]
+    assert line["result"] == "refused" and line["gate"] == "release"
+    run_dir = Path(line["run_dir"])
+    assert play_names(run_dir) == ["Verify the release before any host is touched"]
+    assert hosts_with_results(run_dir) == set()
+
+
+def test_a_tampered_tarball_is_refused_with_exit_2_naming_the_file(ops, lab, tmp_path):
+    repo = tmp_path / "releases"
+    shutil.copytree(RELEASES, repo)
+    with open(repo / "followup-1.1.0.tar.gz", "ab") as handle:
+        handle.write(b"\0")
+    inv = lab_copy(tmp_path, repo)
+    proc = ops("deploy", "-i", str(inv), "--release", "1.1.0", "--vault-password-file", str(VAULT_PASSWORD))
+    assert proc.returncode == 2
+    assert "followup-1.1.0.tar.gz: sha256" in proc.stderr and "differs from the index" in proc.stderr
+
+
+def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, lab):
+    first = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
+    assert first.returncode == 0, first.stderr
+    line = ops.audit()[-1]
+    assert line["result"] == "ok" and set(line["hosts"]) >= {"fep", "app", "voice", "mysql", "mongo"}
+    second = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
+    assert second.returncode == 0, second.stderr
+    again = ops.audit()[-1]
+    assert again["result"] == "ok"
+    assert again["changed"] == {h: 0 for h in again["changed"]}, again["changed"]
+
+
+def test_status_shows_the_release_and_health_of_every_component(ops, lab):
+    proc = ops("status", "-i", "inventories/lab", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    rows = {(r["host"], r.get("component")): r for r in report["hosts"]}
+    for host in ("fep", "app", "voice"):
+        row = rows[(host, host)]
+        assert row["version"] == "1.0.0" and row["release_date"] == "2026-02-02"
+        assert row["newest_version"] == "1.2.0"
+        assert row["health"]["ok"], row["health"]
+        assert all(state == "active" for state in row["services"].values()), row["services"]
+    assert rows[("mysql", None)]["health"]["ok"] and rows[("mongo", None)]["health"]["ok"]
+    table = ops("status", "-i", "inventories/lab")
+    assert table.returncode == 0 and "主机 Host" in table.stdout and "1.0.0" in table.stdout
+
+
+def test_one_request_through_the_fep_writes_a_task_to_mysql_and_a_call_to_mongodb(ops, lab):
+    proc = ops("lab", "smoke")
+    assert proc.returncode == 0, proc.stderr
+    assert "in MySQL cloud_followup.followup_tasks" in proc.stdout and "in MongoDB cdr.call_records" in proc.stdout
+
+
+def test_no_secret_reaches_run_records_or_the_audit_log(ops, lab, vault_values):
+    assert len(vault_values) >= 8
+    leaks = []
+    for path in ops.runs_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            leaks += [f"{path}: {v[:4]}…" for v in vault_values if v in text]
+    assert leaks == []
+
+
+def test_no_secret_is_on_a_command_line_of_any_lab_host(lab, vault_values):
+    for host in ("app", "fep", "voice", "mysql", "mongo"):
+        ps = subprocess.run(
+            ["docker", "exec", f"followup-lab-{host}", "ps", "-eo", "args"], capture_output=True, text=True, check=True
+        )
+        assert not [v for v in vault_values if v in ps.stdout], host

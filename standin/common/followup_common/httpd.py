@@ -1,5 +1,6 @@
 """小型 JSON HTTP 服务 A small JSON HTTP server on http.server.ThreadingHTTPServer, with clean SIGTERM handling."""
 
+import contextlib
 import datetime
 import decimal
 import json
@@ -115,7 +116,10 @@ def make_handler(router, log, server_name):
 
         def _handle(self):
             started = time.monotonic()
-            parts = urlsplit(self.path)
+            path = self.path
+            with contextlib.suppress(UnicodeError):  # the request line was decoded as latin-1: undo for raw UTF-8
+                path = path.encode("latin-1").decode("utf-8")
+            parts = urlsplit(path)
             query = {key: values[0] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -190,7 +194,7 @@ def serve(router, address, log, server_name, start=(), stop=()):
     log.info("%s listening on %s:%s", server_name, address[0], address[1])
     for func in start:
         func()
-    while not stopping.wait(1.0):
+    while not stopping.wait(0.2):
         pass
     server.shutdown()
     server.server_close()

@@ -2,14 +2,12 @@
 """通话时长由 "mm:ss" 文本转为整数秒，通话结果由中文转为编码 Convert call duration to seconds, result to codes.
 
 Release 1.2.0. Before: ``duration: "03:25"``, ``result: "接通"``. After: ``duration: 205``, ``result: "answered"``,
-``result_text: "接通"``. Documents already converted are left alone, so running it again changes nothing.
-Uses only find and bulk updates by _id (works on mongod and on FerretDB).
+``result_text: "接通"``. Every update matches only documents still in the old form, so running it again changes
+nothing. One update_many per old value (4 results, at most a few thousand distinct durations): FerretDB 1.x stalls
+on multi-statement bulk updates, and per-document updates would take far longer on large collections.
 """
 
-from pymongo import UpdateOne
-
 RESULT_CODES = {"接通": "answered", "忙线": "busy", "无人接听": "no_answer", "失败": "failed"}
-BATCH = 1000
 
 
 def parse_duration(text):
@@ -22,40 +20,25 @@ def parse_duration(text):
     return total
 
 
-def convert(doc):
-    """The update for one call record (filter, update), or None when it is already converted."""
-    match = {"_id": doc["_id"]}
-    changes = {}
-    duration = doc.get("duration")
-    if isinstance(duration, str):
-        match["duration"] = duration
-        changes["duration"] = parse_duration(duration)
-        if changes["duration"] is None:
-            changes["duration_text"] = duration
-    result = doc.get("result")
-    if isinstance(result, str) and result in RESULT_CODES:
-        match["result"] = result
-        changes["result"] = RESULT_CODES[result]
-        changes["result_text"] = result
-    if not changes:
-        return None
-    return match, {"$set": changes}
+def updates(durations):
+    """The (filter, update) pairs for the distinct duration values found in the collection."""
+    planned = []
+    for text, code in RESULT_CODES.items():
+        planned.append(({"result": text}, {"$set": {"result": code, "result_text": text}}))
+    for value in sorted(value for value in durations if isinstance(value, str)):
+        seconds = parse_duration(value)
+        if seconds is None:
+            planned.append(({"duration": value}, {"$set": {"duration": None, "duration_text": value}}))
+        else:
+            planned.append(({"duration": value}, {"$set": {"duration": seconds}}))
+    return planned
 
 
 def up(db):
     collection = db["call_records"]
-    pending = []
-    seen = converted = 0
-    for doc in collection.find({}, {"duration": 1, "result": 1}, batch_size=BATCH):
-        seen += 1
-        change = convert(doc)
-        if change is None:
-            continue
-        pending.append(UpdateOne(*change))
-        if len(pending) >= BATCH:
-            converted += collection.bulk_write(pending, ordered=False).modified_count
-            pending = []
-    if pending:
-        converted += collection.bulk_write(pending, ordered=False).modified_count
-    print(f"call_records: {seen} examined, {converted} converted")
-    return {"examined": seen, "converted": converted}
+    converted = 0
+    planned = updates(collection.distinct("duration"))
+    for query, change in planned:
+        converted += collection.update_many(query, change).modified_count
+    print(f"call_records: {len(planned)} updates, {converted} changes")
+    return {"updates": len(planned), "changes": converted}

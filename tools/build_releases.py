@@ -312,7 +312,8 @@ def index_bytes(catalogue, output):
     return ("# 随访系统替身发布仓库索引 Stand-in release repository index (generated)\n" + text).encode("utf-8")
 
 
-def build(source, output, only=None, out=sys.stdout):
+def build(source, output, only=None, out=None):
+    out = out or sys.stdout
     catalogue = load_catalogue(source)
     available = scan_migrations(source)
     releases = catalogue["releases"]

@@ -189,7 +189,10 @@ def run_playbook(
         cmdline.append("--check")
     if diff:
         cmdline.append("--diff")
+    # The Ansible of followup-ops' own virtualenv, whether or not the operator activated it.
+    bin_dir = str(Path(sys.executable).parent)
     env = {
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",

@@ -3,6 +3,7 @@
 from followup_ops import runner
 from followup_ops.commands.common import add_inventory_options, resolve_inventory
 from followup_ops.errors import EXIT_OK
+from followup_ops.textui import table
 
 
 def add_parser(sub):
@@ -24,11 +25,11 @@ def add_parser(sub):
 
 
 def summary_lines(result):
-    lines = [f"{'主机 Host':<10} {'成功 ok':>8} {'变更 changed':>12} {'失败 failed':>11} {'不可达 unreachable':>18}"]
+    rows = []
     for host in result.hosts:
-        s = result.stats[host]
-        lines.append(f"{host:<10} {s.ok:>8} {s.changed:>12} {s.failed:>11} {s.unreachable:>18}")
-    return lines
+        st = result.stats[host]
+        rows.append([host, st.ok, st.changed, st.failed, st.unreachable])
+    return table(["主机 Host", "成功 ok", "变更 changed", "失败 failed", "不可达 unreachable"], rows, align="<>>>>")
 
 
 def cmd_deploy(args):

@@ -10,6 +10,7 @@ from followup_ops.errors import EXIT_OK, OpsError
 from followup_ops.lab import images
 from followup_ops.lab import lab as labmod
 from followup_ops.paths import lab_inventory
+from followup_ops.textui import table
 
 
 def add_parser(sub):
@@ -100,11 +101,11 @@ def cmd_status(args):
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"{'主机 Host':<10} {'地址 Address':<14} {'容器 Container':<15} {'SSH':<5} 组 Groups")
-    for row in rows:
-        print(
-            f"{row['host']:<10} {row['address']:<14} {row['container']:<15} {row['ssh']:<5} {','.join(row['groups'])}"
-        )
+    lines = table(
+        ["主机 Host", "地址 Address", "容器 Container", "SSH", "组 Groups"],
+        [[r["host"], r["address"], r["container"], r["ssh"], ",".join(r["groups"])] for r in rows],
+    )
+    print("\n".join(lines))
     return EXIT_OK
 
 

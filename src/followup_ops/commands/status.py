@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from followup_ops import runner
 from followup_ops.commands.common import add_inventory_options, resolve_inventory
 from followup_ops.errors import EXIT_OK
+from followup_ops.textui import table
 
 # R-CURRENT: the running release may not fall more than this many days behind the newest one.
 MAX_BEHIND_DAYS = 90
@@ -20,6 +21,7 @@ def add_parser(sub):
     )
     add_inventory_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each task as it runs")
     parser.set_defaults(func=cmd_status)
 
 
@@ -59,11 +61,7 @@ def build_report(result, today=None):
 
 
 def render_table(report):
-    head = (
-        f"{'主机 Host':<8} {'组件 Component':<14} {'版本 Version':<12} {'发布日期 Released':<17} "
-        f"{'天数 Age':>8}  {'最新 Newest':<11} {'服务 Service':<22} 健康 Health"
-    )
-    lines = [head, "-" * len(head.encode("gbk", "replace"))]
+    rows = []
     for row in report["hosts"]:
         services = ", ".join(f"{k}:{v}" for k, v in (row.get("services") or {}).items()) or "-"
         health = row.get("health") or {}
@@ -74,26 +72,47 @@ def render_table(report):
         if row.get("version") and row.get("newest_version") and row["version"] != row["newest_version"]:
             newest += " *"
         age = row.get("age_days")
-        lines.append(
-            f"{row['host']:<8} {row.get('component') or '-':<14} {row.get('version') or '-':<12} "
-            f"{row.get('release_date') or '-':<17} {age if age is not None else '-':>8}  {newest:<11} "
-            f"{services:<22} {health_text}"
+        rows.append(
+            [
+                row["host"],
+                row.get("component") or "-",
+                row.get("version") or "-",
+                row.get("release_date") or "-",
+                "-" if age is None else age,
+                newest,
+                health_text,
+                services,
+            ]
         )
-    stale = [r for r in report["hosts"] if r.get("behind_limit_exceeded")]
+    headers = [
+        "主机 Host",
+        "组件 Component",
+        "版本 Version",
+        "发布日期 Released",
+        "天数 Age",
+        "最新 Newest",
+        "健康 Health",
+        "服务 Services",
+    ]
+    lines = table(headers, rows, align="<<<<><<<")
     if any(
         r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in report["hosts"]
     ):
         lines.append("* 有更新的版本可用 a newer release is available")
-    for row in stale:
-        lines.append(
-            f"! {row['host']} {row.get('component')}: 最新版本已发布 {row['days_newest_available']} 天仍未更新 "
-            f"(限 {MAX_BEHIND_DAYS} 天) newest release out {row['days_newest_available']} days, limit {MAX_BEHIND_DAYS}"
-        )
+    for row in report["hosts"]:
+        if row.get("behind_limit_exceeded"):
+            days = row["days_newest_available"]
+            lines.append(
+                f"! {row['host']} {row.get('component')}: 最新版本已发布 {days} 天仍未更新 (限 {MAX_BEHIND_DAYS} 天) "
+                f"newest release out {days} days, limit {MAX_BEHIND_DAYS}"
+            )
     return "\n".join(lines)
 
 
 def cmd_status(args):
     inventory, vault = resolve_inventory(args)
+    if not args.json:
+        print(f"status: asking the hosts of {inventory.name} (read-only) ...", flush=True)
     result = runner.run_playbook(
         "status",
         "status.yml",
@@ -101,7 +120,7 @@ def cmd_status(args):
         limit=args.limit,
         vault_password_file=vault,
         argv=args.argv,
-        quiet=args.json,
+        quiet=not args.verbose,
         watch=("followup_release_check", "followup_status"),
     )
     runner.raise_for_result(result)

@@ -334,6 +334,8 @@ def run(module):
             )
             return result
         raise ReleaseError("release tarball %s is not on the host: copy it first" % tarball)
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     actual = sha256_file(tarball)
     if actual != expected_sha:
         raise ReleaseError("%s: sha256 %s differs from the release index (%s)" % (tarball, actual, expected_sha))
@@ -387,8 +389,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     if module.params["keep_releases"] < 2:
         module.fail_json(msg="keep_releases must be at least 2 (the current and the previous release)")
     try:

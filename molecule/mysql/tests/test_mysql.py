@@ -5,15 +5,19 @@ The passwords are the scenario's throwaway test passwords (group_vars/all.yml).
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
+import yaml
 
 testinfra_hosts = ["ansible://molecule-mysql"]
 
-APP_PW = "molecule-test-only-app"
-INTERFACE_PW = "molecule-test-only-interface"
-MIGRATE_PW = "molecule-test-only-migrate"
-BACKUP_PW = "molecule-test-only-backup"
+INPUTS = yaml.safe_load((Path(__file__).parents[1] / "group_vars" / "all.yml").read_text())
+APP_PW = INPUTS["mysql_app_password"]
+INTERFACE_PW = INPUTS["mysql_interface_password"]
+MIGRATE_PW = INPUTS["mysql_migrate_password"]
+BACKUP_PW = INPUTS["mysql_backup_password"]
+BIND = INPUTS["mysql_bind_address"]
 
 
 def root_sql(host, sql):
@@ -25,9 +29,8 @@ def root_sql(host, sql):
 
 def user_sql(host, user, password, sql, via="127.0.0.1"):
     """Run SQL as an application account over TCP, password in the environment (not on the command line)."""
-    return host.run(
-        f"MYSQL_PWD={shlex.quote(password)} mariadb -N -B --protocol=TCP -h {via} -P 3306 -u {user} -e {shlex.quote(sql)}"
-    )
+    client = f"mariadb -N -B --protocol=TCP -h {via} -P 3306 -u {user}"
+    return host.run(f"MYSQL_PWD={shlex.quote(password)} {client} -e {shlex.quote(sql)}")
 
 
 def test_server_running_and_enabled(host):
@@ -40,8 +43,8 @@ def test_server_settings_from_the_dropin(host):
     values = root_sql(
         host, "SELECT @@bind_address, @@port, @@character_set_server, @@collation_server, @@skip_name_resolve"
     ).split("\t")
-    assert values == ["0.0.0.0", "3306", "utf8mb4", "utf8mb4_unicode_ci", "1"]
-    assert host.socket("tcp://0.0.0.0:3306").is_listening
+    assert values == [BIND, "3306", "utf8mb4", "utf8mb4_unicode_ci", "1"]
+    assert host.socket(f"tcp://{BIND}:3306").is_listening
 
 
 def test_dropin_checker_rejects_a_bad_option(host):
@@ -54,12 +57,10 @@ def test_dropin_checker_rejects_a_bad_option(host):
 
 @pytest.mark.parametrize("database", ["cloud_followup", "interface_data"])
 def test_databases_utf8mb4(host, database):
-    row = root_sql(
-        host,
-        "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
-        f"WHERE schema_name = '{database}'",
+    rows = root_sql(
+        host, "SELECT schema_name, default_character_set_name, default_collation_name FROM information_schema.schemata"
     )
-    assert row == "utf8mb4\tutf8mb4_unicode_ci"
+    assert f"{database}\tutf8mb4\tutf8mb4_unicode_ci" in rows.splitlines()
 
 
 def test_fresh_install_leftovers_removed(host):
@@ -130,7 +131,8 @@ def test_migrate_account_ddl_on_both_databases_but_no_grant(host):
     grants = user_sql(host, "followup_migrate", MIGRATE_PW, "SHOW GRANTS").stdout
     assert "GRANT OPTION" not in grants
     assert "GRANT USAGE ON *.*" in grants
-    escalate = user_sql(host, "followup_migrate", MIGRATE_PW, "GRANT SELECT ON cloud_followup.* TO 'followup_app'@'127.0.0.1'")
+    grant = "GRANT SELECT ON cloud_followup.* TO 'followup_app'@'127.0.0.1'"
+    escalate = user_sql(host, "followup_migrate", MIGRATE_PW, grant)
     assert escalate.rc != 0
 
 
@@ -139,9 +141,9 @@ def test_backup_account_rights(host):
     for right in ("SELECT", "RELOAD", "PROCESS", "LOCK TABLES", "SHOW VIEW", "EVENT", "TRIGGER"):
         assert right in grants
     assert "INSERT" not in grants
-    read = host.run(
-        f"MYSQL_PWD={shlex.quote(BACKUP_PW)} mariadb -N -B -u followup_backup -e 'SELECT COUNT(*) FROM cloud_followup.molecule_probe'"
-    )
+    # Over the unix socket: followup_backup@localhost is meant for backups run on the database host.
+    count = shlex.quote("SELECT COUNT(*) FROM cloud_followup.molecule_probe")
+    read = host.run(f"MYSQL_PWD={shlex.quote(BACKUP_PW)} mariadb -N -B -u followup_backup -e {count}")
     assert read.rc == 0, read.stderr
 
 

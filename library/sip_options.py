@@ -80,7 +80,13 @@ elapsed_ms:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.followup_sip import SipError, options_ping
+
+try:
+    from ansible.module_utils.followup_sip import SipError, options_ping
+
+    HAS_UTILS = True
+except ImportError:  # pragma: no cover - only outside Ansible (linters loading the file)
+    HAS_UTILS = False
 
 
 def main():
@@ -94,6 +100,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if not HAS_UTILS:
+        module.fail_json(msg="module_utils/followup_sip.py is missing: run from the followup-ops repository")
     try:
         code, reason, headers, ms = options_ping(p["host"], p["port"], p["timeout"])
     except (SipError, OSError) as err:

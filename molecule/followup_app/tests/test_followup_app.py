@@ -30,7 +30,8 @@ def test_every_mysql_migration_of_the_release_is_recorded_once_and_succeeded(hos
     for database in ("cloud_followup", "interface_data"):
         expected = migrations("1.1.0", "mysql", database)
         rows = host.check_output(
-            f"{MYSQL} 'SELECT script, success, release_version FROM {database}.followup_schema_history ORDER BY version'"
+            f"{MYSQL} 'SELECT script, success, release_version "
+            f"FROM {database}.followup_schema_history ORDER BY version'"
         ).splitlines()
         assert [r.split("\t")[0] for r in rows] == expected
         assert all(r.split("\t")[1] == "1" for r in rows)
@@ -55,7 +56,8 @@ def test_existing_tasks_were_migrated_to_status_codes(host):
 
 def test_the_application_account_cannot_change_the_schema(host):
     denied = host.run(
-        "MYSQL_PWD=molecule-test-only-app mariadb -h 10.89.61.21 -u followup_app cloud_followup -e 'DROP TABLE patients'"
+        "MYSQL_PWD=molecule-test-only-app mariadb -h 10.89.61.21 -u followup_app cloud_followup "
+        "-e 'DROP TABLE patients'"
     )
     assert denied.rc != 0 and "denied" in denied.stderr
 

@@ -28,7 +28,7 @@ def test_current_points_at_the_newer_release_and_the_previous_stays(host):
 def test_installed_files_match_the_manifest(host, version):
     files = manifest(version)["files"]
     prefix = "components/voice/"
-    expected = {k[len(prefix):]: v for k, v in files.items() if k.startswith(prefix)}
+    expected = {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
     assert expected
     for rel, digest in expected.items():
         assert host.file(f"{ROOT}/releases/{version}/{rel}").sha256sum == digest, rel

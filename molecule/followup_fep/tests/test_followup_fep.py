@@ -14,9 +14,13 @@ def test_nginx_and_the_interface_service_run(host):
 
 
 def test_the_application_answers_through_nginx_over_tls(host):
-    health = json.loads(host.check_output("curl -fsS --cacert /etc/nginx/tls/followup.crt "
-                                          "--resolve followup.molecule.internal:443:127.0.0.1 "
-                                          "https://followup.molecule.internal/health"))
+    health = json.loads(
+        host.check_output(
+            "curl -fsS --cacert /etc/nginx/tls/followup.crt "
+            "--resolve followup.molecule.internal:443:127.0.0.1 "
+            "https://followup.molecule.internal/health"
+        )
+    )
     assert health["status"] == "UP" and health["version"] == "1.0.0"
 
 
@@ -44,13 +48,14 @@ def test_the_private_key_is_readable_by_root_only(host):
 
 def test_the_interface_service_moves_a_his_record_to_the_application(host):
     host.check_output(
-        f"{MYSQL} \"INSERT INTO his_patient_inbound (his_patient_id, name, gender, phone, department, status) "
+        f'{MYSQL} "INSERT INTO his_patient_inbound (his_patient_id, name, gender, phone, department, status) '
         "VALUES ('HIS-MOLECULE-1', '接口患者', 'M', '19900000021', '骨科', 'new')\""
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         row = host.check_output(
-            f"{MYSQL} \"SELECT status, app_patient_id FROM his_patient_inbound WHERE his_patient_id = 'HIS-MOLECULE-1'\""
+            f'{MYSQL} "SELECT status, app_patient_id FROM his_patient_inbound '
+            "WHERE his_patient_id = 'HIS-MOLECULE-1'\""
         ).split("\t")
         if row[0] != "new":
             break

@@ -2,6 +2,7 @@
 their call records to MongoDB (cdr)."""
 
 import json
+import shlex
 
 import pytest
 
@@ -24,7 +25,8 @@ print(s.recv(4096).decode().split("\r\n")[0])
 READ_CALL = r"""
 import json, os, sys
 import pymongo
-env = dict(line.split("=", 1) for line in open("/opt/followup/voice/shared/voice.env") if "=" in line and not line.startswith("#"))
+env = dict(line.split("=", 1) for line in open("/opt/followup/voice/shared/voice.env")
+           if "=" in line and not line.startswith("#"))
 uri = env["FOLLOWUP_MONGODB_URI"].strip().strip('"')
 doc = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)["cdr"]["call_records"].find_one({"_id": sys.argv[1]})
 print(json.dumps({k: doc[k] for k in ("task_id", "sip_code", "phone_masked")} if doc else None))
@@ -37,7 +39,7 @@ def test_kamailio_and_the_voice_program_run(host):
 
 
 def test_kamailio_answers_a_real_sip_options_request(host):
-    out = host.check_output("python3 -c '%s'" % OPTIONS_PROBE.replace("'", "'\"'\"'"))
+    out = host.check_output(f"python3 -c {shlex.quote(OPTIONS_PROBE)}")
     assert out.startswith("SIP/2.0 200")
 
 
@@ -53,16 +55,19 @@ def test_health_reports_mongodb_and_sip(host):
     assert health["checks"]["mongodb"] == "UP" and health["checks"]["sip"] == "UP"
 
 
-@pytest.mark.parametrize(("phone", "sip_code", "result"), [("19900000001", 200, "answered"),
-                                                          ("19900000010", 486, "busy"),
-                                                          ("19900000019", 480, "no_answer")])
+@pytest.mark.parametrize(
+    ("phone", "sip_code", "result"),
+    [("19900000001", 200, "answered"), ("19900000010", 486, "busy"), ("19900000019", 480, "no_answer")],
+)
 def test_a_call_goes_over_sip_and_its_record_lands_in_cdr(host, phone, sip_code, result):
     body = json.dumps({"task_id": 900000 + sip_code, "patient_id": 1, "phone": phone})
     answer = json.loads(
-        host.check_output(f"curl -fsS -X POST -H 'Content-Type: application/json' -d '{body}' http://127.0.0.1:8090/api/calls")
+        host.check_output(
+            f"curl -fsS -X POST -H 'Content-Type: application/json' -d '{body}' http://127.0.0.1:8090/api/calls"
+        )
     )
     assert answer["sip_code"] == sip_code and answer["result"] == result
-    record = json.loads(host.check_output("python3 -c '%s' %s" % (READ_CALL.replace("'", "'\"'\"'"), answer["call_id"])))
+    record = json.loads(host.check_output(f"python3 -c {shlex.quote(READ_CALL)} {shlex.quote(answer['call_id'])}"))
     assert record["task_id"] == 900000 + sip_code and record["sip_code"] == sip_code
     assert phone not in json.dumps(record)  # only the masked number is stored
 

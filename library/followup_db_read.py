@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: followup_db_read
 short_description: Read rows from MySQL or documents from MongoDB, strictly read-only
 description:
-  - For checks after a deploy, a migration or a restore: runs one C(SELECT) inside a C(READ ONLY) transaction
+  - For checks after a deploy, a migration or a restore. Runs one C(SELECT) inside a C(READ ONLY) transaction
     (MySQL refuses any write in it), or one C(find)/C(count) on a MongoDB collection.
   - Returns the rows or documents (at most O(limit)) and their count. Never changes anything.
 version_added: "0.1.0"

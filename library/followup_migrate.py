@@ -18,7 +18,7 @@ description:
   - Refuses, naming the script, when an applied script changed, when the database carries a migration the
     release does not (the database is newer than the release), when a migration failed earlier and was not
     resolved, or on a gap in the order.
-  - Two runs cannot interleave: MySQL uses C(GET_LOCK), MongoDB a lease document that expires on its own.
+  - Two runs cannot interleave. MySQL uses C(GET_LOCK), MongoDB a lease document that expires on its own.
   - In check mode, connects read-only and returns the pending scripts without applying anything.
 version_added: "0.1.0"
 author: followup-ops

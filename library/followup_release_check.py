@@ -17,7 +17,7 @@ description:
   - Refuses with C(failed=true) and RV(followup_gate=release) and a one-line message naming the file at fault, so
     the command line exits 2 before any host is touched.
   - Without O(version), only reads the index and returns the releases (for status reports).
-  - Read-only; runs on the control node (C(delegate_to: localhost) or a play on C(localhost)).
+  - Read-only; runs on the control node (delegated to C(localhost), or in a play on C(localhost)).
 version_added: "0.1.0"
 author: followup-ops
 options:

@@ -12,7 +12,8 @@ module: followup_status
 short_description: Report what a follow-up system host runs, read-only
 description:
   - Reads the release a component's C(current) link points at and its C(.release.json), the state of the given
-    systemd units, and runs the given health checks (HTTP GET, SIP OPTIONS, TCP connect).
+    systemd units, and runs the running release's own health check (port and check from its manifest, recorded in
+    C(.release.json)) followed by the given ones (HTTP GET, SIP OPTIONS, TCP connect).
   - Changes nothing, never fails on an unhealthy host (the result says what is wrong); fails only on bad input.
 version_added: "0.1.0"
 author: followup-ops

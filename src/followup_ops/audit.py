@@ -65,6 +65,27 @@ def record(*, command, argv, inventory, result, started_at):
         "duration_s": round(result.duration, 1),
         "run_dir": str(result.run_dir),
     }
+    return _append(line)
+
+
+def record_local(*, command, argv, hosts, ok, started_at, duration, error=None):
+    """The audit line of a command that runs no playbook (the lab's own commands)."""
+    line = {
+        "ts": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "user": operator(),
+        "control_node": socket.gethostname(),
+        "command": command,
+        "argv": _clean_argv(argv),
+        "inventory": "lab",
+        "hosts": sorted(hosts),
+        "result": "ok" if ok else "failed",
+        "error": error,
+        "duration_s": round(duration, 1),
+    }
+    return _append(line)
+
+
+def _append(line):
     base = runs_dir()
     base.mkdir(parents=True, exist_ok=True)
     with open(base / AUDIT_FILE, "a", encoding="utf-8") as out:

@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-from followup_ops import runner
+from followup_ops import audit, runner
 from followup_ops.errors import EXIT_OK, OpsError
 from followup_ops.lab import images
 from followup_ops.lab import lab as labmod
@@ -76,10 +76,42 @@ def _scale(text):
     return value
 
 
+def _audited(command, args, action):
+    """Run ACTION (returning the hosts it acted on) and write its audit line, whether it worked or not."""
+    started_at, started = audit.now(), time.monotonic()
+    try:
+        hosts = action()
+    except OpsError as err:
+        audit.record_local(
+            command=command,
+            argv=args.argv,
+            hosts=[],
+            ok=False,
+            started_at=started_at,
+            duration=time.monotonic() - started,
+            error=str(err),
+        )
+        raise
+    audit.record_local(
+        command=command,
+        argv=args.argv,
+        hosts=hosts,
+        ok=True,
+        started_at=started_at,
+        duration=time.monotonic() - started,
+    )
+    return time.monotonic() - started
+
+
 def cmd_up(args):
-    started = time.monotonic()
-    hosts = labmod.up(spares=args.spares)
-    print(f"lab: up in {time.monotonic() - started:.0f}s: " + ", ".join(f"{h.name} {h.address}" for h in hosts))
+    hosts = []
+
+    def action():
+        hosts.extend(labmod.up(spares=args.spares))
+        return [h.name for h in hosts]
+
+    took = _audited("lab-up", args, action)
+    print(f"lab: up in {took:.0f}s: " + ", ".join(f"{h.name} {h.address}" for h in hosts))
     return EXIT_OK
 
 
@@ -90,7 +122,13 @@ def cmd_image(args):
 
 
 def cmd_down(args):
-    names = labmod.down()
+    names = []
+
+    def action():
+        names.extend(labmod.down())
+        return [n.removeprefix(labmod.CONTAINER_PREFIX) for n in names]
+
+    _audited("lab-down", args, action)
     if not names:
         print("lab: nothing to remove")
     return EXIT_OK

@@ -63,3 +63,22 @@ def test_node_tag_changes_when_an_input_file_changes(tmp_path, monkeypatch):
     (context / "packages.txt").write_text("nginx\n")
     second = images.node_tag()
     assert second != first and second.startswith("followup-lab/node:")
+
+
+def test_docker_missing_is_one_line_with_the_fix(monkeypatch):
+    from followup_ops.lab import docker
+
+    monkeypatch.setattr(docker.shutil, "which", lambda _name: None)
+    with pytest.raises(OpsError, match=r"^Docker is not installed: run 'make bootstrap' as root"):
+        docker.ensure_engine()
+
+
+def test_no_engine_answering_is_one_line_with_the_fix(monkeypatch, tmp_path):
+    from followup_ops.lab import docker
+
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(docker.shutil, "which", lambda _name: str(fake))
+    with pytest.raises(OpsError, match=r"no Docker engine answers on this machine: run 'make bootstrap'"):
+        docker.ensure_engine()

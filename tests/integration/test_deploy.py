@@ -50,7 +50,7 @@ def test_a_release_missing_from_the_index_is_refused_with_exit_2(ops, lab):
     line = ops.audit()[-1]
     assert line["result"] == "refused" and line["gate"] == "release"
     run_dir = Path(line["run_dir"])
-    assert play_names(run_dir) == ["Verify the release before any host is touched"]
+    assert play_names(run_dir) == ["Verify the release and the secrets before any host is touched"]
     assert hosts_with_results(run_dir) == set()
 
 
@@ -63,6 +63,23 @@ def test_a_tampered_tarball_is_refused_with_exit_2_naming_the_file(ops, lab, tmp
     proc = ops("deploy", "-i", str(inv), "--release", "1.1.0", "--vault-password-file", str(VAULT_PASSWORD))
     assert proc.returncode == 2
     assert "followup-1.1.0.tar.gz: sha256" in proc.stderr and "differs from the index" in proc.stderr
+
+
+def test_a_placeholder_secret_is_refused_with_exit_2_naming_it(ops, lab, tmp_path):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    inv = lab_copy(tmp_path, RELEASES)
+    vault = inv / "group_vars" / "all" / "vault.yml"
+    lib = VaultLib([("default", VaultSecret(VAULT_PASSWORD.read_text().strip().encode()))])
+    values = yaml.safe_load(lib.decrypt(vault.read_bytes()))
+    values["vault_mysql_app_password"] = "CHANGE-ME"
+    vault.write_bytes(lib.encrypt(yaml.safe_dump(values).encode()))
+    proc = ops("deploy", "-i", str(inv), "--release", "1.0.0", "--vault-password-file", str(VAULT_PASSWORD))
+    assert proc.returncode == 2
+    assert (
+        "refused by the secrets gate" in proc.stderr
+        and "vault_mysql_app_password is still a placeholder" in proc.stderr
+    )
 
 
 def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, lab):

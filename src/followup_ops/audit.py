@@ -48,13 +48,19 @@ def result_label(result):
     return "failed"
 
 
-def record(*, command, argv, inventory, result, started_at):
-    line = {
+def _who_when_what(command, argv, started_at):
+    return {
         "ts": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "user": operator(),
         "control_node": socket.gethostname(),
         "command": command,
         "argv": _clean_argv(argv),
+    }
+
+
+def record(*, command, argv, inventory, result, started_at):
+    line = {
+        **_who_when_what(command, argv, started_at),
         "inventory": inventory,
         "hosts": result.hosts,
         "result": result_label(result),
@@ -71,11 +77,7 @@ def record(*, command, argv, inventory, result, started_at):
 def record_local(*, command, argv, hosts, ok, started_at, duration, error=None):
     """The audit line of a command that runs no playbook (the lab's own commands)."""
     line = {
-        "ts": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "user": operator(),
-        "control_node": socket.gethostname(),
-        "command": command,
-        "argv": _clean_argv(argv),
+        **_who_when_what(command, argv, started_at),
         "inventory": "lab",
         "hosts": sorted(hosts),
         "result": "ok" if ok else "failed",

@@ -79,28 +79,24 @@ def _scale(text):
 def _audited(command, args, action):
     """Run ACTION (returning the hosts it acted on) and write its audit line, whether it worked or not."""
     started_at, started = audit.now(), time.monotonic()
+    hosts, error = [], None
     try:
         hosts = action()
-    except OpsError as err:
+    except BaseException as err:  # an interrupted or failed run is recorded as failed, then goes on up
+        error = str(err) or type(err).__name__
+        raise
+    finally:
+        took = time.monotonic() - started
         audit.record_local(
             command=command,
             argv=args.argv,
-            hosts=[],
-            ok=False,
+            hosts=hosts,
+            ok=error is None,
             started_at=started_at,
-            duration=time.monotonic() - started,
-            error=str(err),
+            duration=took,
+            error=error,
         )
-        raise
-    audit.record_local(
-        command=command,
-        argv=args.argv,
-        hosts=hosts,
-        ok=True,
-        started_at=started_at,
-        duration=time.monotonic() - started,
-    )
-    return time.monotonic() - started
+    return took
 
 
 def cmd_up(args):

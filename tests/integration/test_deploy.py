@@ -1,8 +1,11 @@
 """Deploy the stand-in follow-up system to the lab over SSH, end to end, and what must be refused."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,34 @@ def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, lab):
     again = ops.audit()[-1]
     assert again["result"] == "ok"
     assert again["changed"] == {h: 0 for h in again["changed"]}, again["changed"]
+
+
+def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(lab):
+    """As AWX runs it: plain ansible-playbook from the repository, check mode, on the converged lab."""
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run(
+        [
+            str(bin_dir / "ansible-playbook"),
+            "-i",
+            "inventories/lab",
+            "playbooks/site.yml",
+            "--check",
+            "-e",
+            "followup_release_version=1.0.0",
+            "--vault-password-file",
+            str(VAULT_PASSWORD),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", proc.stdout, re.M)
+    hosts = {host: int(changed) for host, changed in recap}
+    assert {"fep", "app", "voice", "mysql", "mongo"} <= set(hosts)
+    assert all(count == 0 for count in hosts.values()), hosts
 
 
 def test_status_shows_the_release_and_health_of_every_component(ops, lab):

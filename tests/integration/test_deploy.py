@@ -30,7 +30,8 @@ def hosts_with_results(run_dir):
     for path in (run_dir / "artifacts" / "run" / "job_events").glob("*.json"):
         event = json.loads(path.read_text())
         data = event.get("event_data", {})
-        if event.get("event", "").startswith("runner_on_") and not data.get("delegated_host"):
+        delegated = (data.get("res") or {}).get("_ansible_delegated_vars") or {}
+        if event.get("event", "").startswith("runner_on_") and delegated.get("ansible_connection") != "local":
             hosts.add(data.get("host"))
     return hosts
 

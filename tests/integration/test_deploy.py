@@ -31,7 +31,8 @@ def hosts_with_results(run_dir):
         event = json.loads(path.read_text())
         data = event.get("event_data", {})
         delegated = (data.get("res") or {}).get("_ansible_delegated_vars") or {}
-        if event.get("event", "").startswith("runner_on_") and delegated.get("ansible_connection") != "local":
+        finished = event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")
+        if finished and delegated.get("ansible_connection") != "local":
             hosts.add(data.get("host"))
     return hosts
 

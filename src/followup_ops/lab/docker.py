@@ -48,12 +48,12 @@ def image_exists(tag):
 
 
 def container_state(name):
-    """Return (status, image_id) of a container, or (None, None) when it does not exist."""
+    """Return (status, image_id, labels) of a container, or (None, None, {}) when it does not exist."""
     proc = run(["container", "inspect", name], check=False)
     if proc.returncode != 0:
-        return None, None
+        return None, None, {}
     data = json.loads(proc.stdout)[0]
-    return data["State"]["Status"], data["Image"]
+    return data["State"]["Status"], data["Image"], data["Config"].get("Labels") or {}
 
 
 def image_id(tag):

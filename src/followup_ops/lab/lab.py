@@ -5,6 +5,7 @@ disagree. Ansible reaches the hosts over SSH as `ops` with a key made here, like
 start, stop and first-boot the containers (install the key, read the host key), never to run Ansible.
 """
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -24,6 +25,7 @@ SUBNET = "10.89.50.0/24"
 GATEWAY = "10.89.50.1"
 CONTAINER_PREFIX = "followup-lab-"
 LABEL = "followup-lab"
+IDENTITY_LABEL = "followup-lab.identity"
 SSH_USER = "ops"
 
 # Secrets of the lab's vault, made at random for each lab. Production keeps the same keys in its own vault.
@@ -139,7 +141,17 @@ def _ensure_network():
     )
 
 
-def run_args(name, hostname, image, address=None, network=NETWORK):
+def identity():
+    """Which lab a container belongs to: a digest of this checkout's lab key and vault password.
+
+    A container made by another checkout (another key, another vault) cannot be reached or deployed to with
+    this one's secrets, so `up` recreates it.
+    """
+    digest = hashlib.sha256(ssh_key().with_suffix(".pub").read_bytes() + vault_password_file().read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_args(name, hostname, image, address=None, network=NETWORK, labels=None):
     """docker run arguments for a systemd container (the flags this kernel accepts; no --privileged)."""
     args = [
         "run",
@@ -165,6 +177,8 @@ def run_args(name, hostname, image, address=None, network=NETWORK):
         "--label",
         LABEL + "=1",
     ]
+    for key, value in (labels or {}).items():
+        args += ["--label", f"{key}={value}"]
     if address:
         args += ["--ip", address]
     return [*args, image]
@@ -251,13 +265,18 @@ def up(spares=False, log=print):
     ensure_vault(log)
     _ensure_network()
     image_id = docker.image_id(image)
+    labels = {IDENTITY_LABEL: identity()}
     wanted = [h for h in lab_hosts() if spares or not h.spare]
     new_keys = {}
     for host in wanted:
-        status, current_image = docker.container_state(host.container)
+        status, current_image, current_labels = docker.container_state(host.container)
+        if status is not None and current_labels.get(IDENTITY_LABEL) != labels[IDENTITY_LABEL]:
+            log(f"lab: {host.name} was made by another lab (another key and vault); recreating it")
+            docker.run(["rm", "--force", "--volumes", host.container])
+            status = None
         if status is None:
             log(f"lab: starting {host.name} ({host.address})")
-            docker.run(run_args(host.container, host.name, image, host.address))
+            docker.run(run_args(host.container, host.name, image, host.address, labels=labels))
             new_keys[host] = _first_boot(host, log)
         else:
             if current_image != image_id:
@@ -299,7 +318,7 @@ def status():
     docker.ensure_engine()
     rows = []
     for host in lab_hosts():
-        state, _ = docker.container_state(host.container)
+        state = docker.container_state(host.container)[0]
         reachable = state == "running" and known_hosts().exists() and ssh_check(host, timeout=0)
         rows.append(
             {

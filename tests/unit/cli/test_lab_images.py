@@ -82,3 +82,31 @@ def test_no_engine_answering_is_one_line_with_the_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(docker.shutil, "which", lambda _name: str(fake))
     with pytest.raises(OpsError, match=r"no Docker engine answers on this machine: run 'make bootstrap'"):
         docker.ensure_engine()
+
+
+def test_lab_containers_run_systemd_without_privileged_and_carry_their_lab_identity():
+    from followup_ops.lab import lab
+
+    args = lab.run_args("c", "h", "img:1", "10.89.50.11", labels={lab.IDENTITY_LABEL: "abc"})
+    assert "--privileged" not in args and args[-1] == "img:1"
+    joined = " ".join(args)
+    for flag in (
+        "--cap-add SYS_ADMIN",
+        "--security-opt seccomp=unconfined",
+        "--cgroupns host",
+        "--volume /sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs /run",
+        "--tmpfs /run/lock",
+        "--ip 10.89.50.11",
+        f"--label {lab.IDENTITY_LABEL}=abc",
+    ):
+        assert flag in joined, flag
+
+
+def test_lab_hosts_come_from_the_lab_inventory():
+    from followup_ops.lab import lab
+
+    hosts = {h.name: h for h in lab.lab_hosts()}
+    assert set(hosts) == {"fep", "app", "voice", "mysql", "mongo", "app2", "mysql2", "mongo2"}
+    assert hosts["mysql"].address == "10.89.50.21" and not hosts["mysql"].spare
+    assert hosts["app2"].spare and "followup" in hosts["fep"].groups

@@ -148,6 +148,7 @@ try:
     from ansible.module_utils.followup_release import (
         HAS_YAML,
         ReleaseError,
+        is_plain_relative,
         iter_component_members,
         read_manifest_from_tarball,
         sha256_file,
@@ -202,12 +203,25 @@ def verify_installed(dest, expected, tarball_sha):
     if data.get("sha256") != tarball_sha:
         return "%s was installed from another tarball (sha256 %s)" % (dest, data.get("sha256"))
     for rel, sha in sorted(expected.items()):
+        if not is_plain_relative(rel):
+            return "%s is not a plain relative path" % rel
         path = os.path.join(dest, rel)
         if not os.path.isfile(path):
             return "%s is missing" % path
         if sha256_file(path) != sha:
             return "%s differs from the release manifest" % path
     return None
+
+
+def _makedirs(base, path):
+    """Create PATH below BASE with mode 0755 whatever the umask (a 等保 umask of 027 would hide the release)."""
+    missing = []
+    while not os.path.isdir(path) and path != base:
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.mkdir(directory)
+        os.chmod(directory, 0o755)  # noqa: S103 - release files are read-only to all, readable by the service
 
 
 def _extract(module, tarball, top, component, with_migrations, expected, staging):
@@ -219,7 +233,15 @@ def _extract(module, tarball, top, component, with_migrations, expected, staging
                     "%s: %s/%s is not listed in the manifest" % (os.path.basename(tarball), top, member.name)
                 )
             target = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            # The gate refuses such paths already; this keeps a write inside the staging directory whatever comes.
+            if not is_plain_relative(rel) or not os.path.realpath(target).startswith(
+                os.path.realpath(staging) + os.sep
+            ):
+                raise ReleaseError(
+                    "%s: member %s would be written outside the release directory"
+                    % (os.path.basename(tarball), member.name)
+                )
+            _makedirs(staging, os.path.dirname(target))
             digest = hashlib.sha256()
             source = archive.extractfile(member)
             with open(target, "wb") as out:
@@ -256,10 +278,13 @@ def install(module, params, manifest, tarball_sha):
         module.warn("release %s of %s is damaged and is reinstalled: %s" % (version, component, problem))
     if module.check_mode:
         return True, expected
-    os.makedirs(releases_dir, mode=0o755, exist_ok=True)
+    if not os.path.isdir(releases_dir):
+        os.makedirs(releases_dir)
+        os.chmod(releases_dir, 0o755)  # noqa: S103 - as above
     staging = os.path.join(releases_dir, ".%s.partial-%d" % (version, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging, mode=0o755)
+    os.makedirs(staging)
+    os.chmod(staging, 0o755)  # noqa: S103 - as above
     try:
         _extract(
             module, params["tarball"], "followup-%s" % version, component, params["with_migrations"], expected, staging

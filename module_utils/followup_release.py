@@ -36,6 +36,13 @@ class ReleaseError(Exception):
     """A release or repository that does not meet docs/releases.md. The message names the file."""
 
 
+def is_plain_relative(path):
+    """A relative path with no empty, '.' or '..' part: it cannot name anything outside its base directory."""
+    if not path or path.startswith("/") or "\\" in path:
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
 def version_key(version):
     match = VERSION_RE.match(str(version))
     if not match:
@@ -168,8 +175,8 @@ def validate_manifest(manifest, version=None, where=MANIFEST):
     for path, sha in files.items():
         if not SHA256_RE.match(str(sha)):
             raise ReleaseError("%s: sha256 of %s is not 64 lower-case hex digits" % (where, path))
-        if path.startswith("/") or ".." in path.split("/"):
-            raise ReleaseError("%s: file path %s must be relative, without '..'" % (where, path))
+        if not is_plain_relative(path):
+            raise ReleaseError("%s: file path %s must be relative, without '..', '.' or empty parts" % (where, path))
     migrations = manifest["migrations"]
     if not isinstance(migrations, dict):
         raise ReleaseError("%s: 'migrations' must be a mapping of engine to databases" % where)
@@ -219,8 +226,8 @@ def verify_tarball(path, expected_sha256=None, version=None):
         hashes = {}
         manifest_text = None
         for member in members:
-            parts = member.name.split("/")
-            if member.name.startswith("/") or ".." in parts or parts[0] != top:
+            parts = member.name.rstrip("/").split("/") if member.isdir() else member.name.split("/")
+            if not is_plain_relative(member.name.rstrip("/") if member.isdir() else member.name) or parts[0] != top:
                 raise ReleaseError("%s: member %s lies outside %s/" % (name, member.name, top))
             if not (member.isfile() or member.isdir()):
                 raise ReleaseError(

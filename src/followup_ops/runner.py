@@ -6,6 +6,7 @@ touch one set no_log, the vault password travels as a file path, and the environ
 reduced to the variables that explain the run.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,12 @@ from followup_ops.errors import GateRefused, OpsError
 from followup_ops.paths import repo_root, runs_dir
 
 # Environment variables kept in the run record (artifacts/<ident>/command); every other one is dropped.
-_KEPT_ENV = re.compile(r"^(ANSIBLE_(?!.*(PASS|SECRET|TOKEN|KEY)).*|PATH|HOME|USER|LOGNAME|LANG|LC_ALL|VIRTUAL_ENV)$")
+_KEPT_ENV = re.compile(
+    r"^(ANSIBLE_HOST_KEY_CHECKING|ANSIBLE_(?!.*(PASS|SECRET|TOKEN|KEY)).*|PATH|HOME|USER|LOGNAME|LANG|LC_ALL|VIRTUAL_ENV)$"
+)
+# Environment variables the run itself gets; ansible-runner would otherwise hand it (and record) the whole
+# environment of the operator's shell.
+_RUN_ENV = re.compile(r"^(ANSIBLE_.*|PATH|HOME|USER|LOGNAME|LANG|LC_.*|TZ|TERM|TMPDIR|SSH_AUTH_SOCK|VIRTUAL_ENV)$")
 
 
 @dataclass
@@ -146,6 +152,20 @@ def _one_line(text):
     return text.splitlines()[0] if text else ""
 
 
+@contextlib.contextmanager
+def _only_run_env():
+    """Let ansible-runner see only the variables a run needs (it copies os.environ into the run and its record)."""
+    saved = dict(os.environ)
+    try:
+        for key in list(os.environ):
+            if not _RUN_ENV.match(key):
+                del os.environ[key]
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _scrub_command_record(run_dir):
     """ansible-runner records the whole environment of the run; keep only what explains it."""
     for record in run_dir.glob("artifacts/*/command"):
@@ -194,6 +214,8 @@ def run_playbook(
     env = {
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        # ansible-runner turns host key checking off unless told otherwise; host keys are always checked here.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
         "PYTHONUNBUFFERED": "1",
@@ -202,21 +224,22 @@ def run_playbook(
     started_at = datetime.now(UTC)
     runner = None
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            project_dir=str(root),
-            playbook=str(root / "playbooks" / playbook),
-            inventory=str(Path(inventory).resolve()),
-            extravars=extravars or {},
-            limit=limit,
-            tags=tags,
-            cmdline=" ".join(_quote(c) for c in cmdline) or None,
-            envvars=env,
-            ident="run",
-            quiet=True,
-            suppress_env_files=True,
-            event_handler=progress,
-        )
+        with _only_run_env():
+            runner = ansible_runner.run(
+                private_data_dir=str(run_dir),
+                project_dir=str(root),
+                playbook=str(root / "playbooks" / playbook),
+                inventory=str(Path(inventory).resolve()),
+                extravars=extravars or {},
+                limit=limit,
+                tags=tags,
+                cmdline=" ".join(_quote(c) for c in cmdline) or None,
+                envvars=env,
+                ident="run",
+                quiet=True,
+                suppress_env_files=True,
+                event_handler=progress,
+            )
         result.rc = runner.rc
         result.status = runner.status
     finally:

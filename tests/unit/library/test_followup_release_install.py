@@ -101,3 +101,27 @@ def test_old_releases_are_removed_but_current_and_previous_stay(repo, tmp_path):
 def test_keep_releases_below_two_is_refused(repo, tmp_path):
     result = run_module(module, args_for(repo, "1.0.0", tmp_path / "app", keep_releases=1))
     assert result["failed"] and "at least 2" in result["msg"]
+
+
+def test_a_release_whose_manifest_names_a_path_outside_is_refused_and_nothing_is_written(tmp_path):
+    from releasekit import DEFAULT_FILES, manifest_for, write_tarball
+
+    files = dict(DEFAULT_FILES, **{"components/app//tmp/evil.txt": b"x\n"})
+    tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest_for("1.0.0", files))
+    root = tmp_path / "app"
+    result = run_module(
+        module, dict(component="app", tarball=str(tarball), sha256=sha(tarball.read_bytes()), root=str(root))
+    )
+    assert result["failed"] and "must be relative" in result["msg"]
+    assert not (root / "releases" / "1.0.0").exists() and not (tmp_path / "tmp").exists()
+
+
+def test_installed_directories_are_readable_whatever_the_umask(repo, tmp_path):
+    old = os.umask(0o077)
+    try:
+        run_module(module, args_for(repo, "1.0.0", tmp_path / "app"))
+    finally:
+        os.umask(old)
+    release = tmp_path / "app" / "releases" / "1.0.0"
+    assert (release.stat().st_mode & 0o777) == 0o755
+    assert ((release / "followup_app").stat().st_mode & 0o777) == 0o755

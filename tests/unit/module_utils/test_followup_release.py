@@ -162,3 +162,23 @@ def test_a_migration_not_named_by_the_rules_is_refused(tmp_path):
 
 def test_sha_helper_matches_hashlib():
     assert sha(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+@pytest.mark.parametrize(
+    "evil", ["components/app//tmp/x", "components/app/./x", "components/app/../../etc/x", "/etc/cron.d/x", ""]
+)
+def test_paths_that_could_leave_the_release_directory_are_refused(tmp_path, evil):
+    files = dict(DEFAULT_FILES, **{evil: b"x\n"}) if evil else dict(DEFAULT_FILES)
+    manifest = manifest_for("1.0.0", DEFAULT_FILES)
+    manifest["files"][evil] = sha(b"x\n")
+    tarball = write_tarball(tmp_path / "followup-1.0.0.tar.gz", "1.0.0", files, manifest)
+    with pytest.raises(ReleaseError, match=r"must be relative|lies outside"):
+        verify_tarball(str(tarball), version="1.0.0")
+
+
+def test_is_plain_relative():
+    from ansible.module_utils.followup_release import is_plain_relative
+
+    assert is_plain_relative("components/app/a.py")
+    for bad in ("", "/a", "a//b", "a/./b", "a/../b", "a/", "a\\b"):
+        assert not is_plain_relative(bad), bad

@@ -9,7 +9,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 OPS := $(BIN)/followup-ops
-export PATH := $(CURDIR)/$(BIN):/usr/local/go/bin:$(PATH)
+# /usr/local/bin first: tools/bootstrap.sh links a newer Go there when the machine's own is too old.
+export PATH := $(CURDIR)/$(BIN):/usr/local/bin:$(PATH):/usr/local/go/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -92,5 +93,6 @@ integration: venv artifacts releases
 
 test: bootstrap venv artifacts releases lint unit molecule integration
 
+# Keeps runs/ (the audit log and run records are evidence) and .lab/ (the lab's key and vault).
 clean:
-	rm -rf build runs .cache
+	rm -rf build .cache

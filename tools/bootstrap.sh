@@ -71,15 +71,21 @@ if [ -n "$go_bin" ] && go_ok "$go_bin"; then
 else
     if [ -z "$go_bin" ]; then
         say "installing Debian's golang-go"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends golang-go >/dev/null \
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null || fail "apt-get update failed: check this machine's apt sources reach a Debian mirror"
+        apt-get install -y -q --no-install-recommends golang-go >/dev/null \
             || fail "apt-get install golang-go failed: check the Debian mirror"
         go_bin=$(command -v go)
     fi
     say "fetching the Go toolchain $GO_TOOLCHAIN from the Go module proxy"
-    dir=$("$go_bin" mod download -json "golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64" 2>/dev/null |
+    log="$state_dir/go-toolchain.log"
+    mkdir -p "$state_dir"
+    dir=$("$go_bin" mod download -json "golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64" 2>"$log" |
         python3 -c 'import json,sys; print(json.load(sys.stdin).get("Dir", ""))') || true
-    [ -n "$dir" ] && [ -x "$dir/bin/go" ] || fail "could not fetch the Go toolchain $GO_TOOLCHAIN: check GOPROXY reaches the Go module proxy"
-    chmod +x "$dir/bin/go" "$dir/pkg/tool"/*/* 2>/dev/null || true
+    [ -n "$dir" ] && [ -f "$dir/bin/go" ] \
+        || fail "could not fetch the Go toolchain $GO_TOOLCHAIN ($(tail -n 1 "$log")): check GOPROXY reaches the Go module proxy"
+    # Module files are unpacked read-only (0444); the toolchain's programs must be made executable.
+    chmod +x "$dir/bin/"* "$dir/pkg/tool"/*/*
     ln -sf "$dir/bin/go" /usr/local/bin/go
     say "Go ready ($(/usr/local/bin/go env GOVERSION))"
 fi

@@ -124,7 +124,8 @@ class Progress:
             if data.get("ignore_errors"):
                 state = "ok"
             else:
-                message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
+                res = _first_failed_item(res)
+                message = _failure_message(res)
                 if res.get("followup_gate") and self.result.gate is None:
                     self.result.gate = (res["followup_gate"], message)
                 self.result.failures.append((host, task, message))
@@ -145,6 +146,31 @@ class Progress:
             for host, count in (data.get(key) or {}).items():
                 setattr(stats.setdefault(host, HostStats()), attr, count)
         self.result.stats = stats
+
+
+def _first_failed_item(res):
+    """A looped task fails as a whole ("One or more items failed"); the first failed item says why."""
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and item.get("failed"):
+            return item
+    return res
+
+
+def _failure_message(res):
+    if res.get("censored"):
+        return (
+            "its output is hidden because it handles secrets (no_log); re-run with the role's *_no_log=false to debug"
+        )
+    return _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
+
+
+def _last_error_line(run_dir):
+    """When a run fails before any task (a bad vault password, a syntax error), Ansible says why on its output."""
+    stdout = run_dir / "artifacts" / "run" / "stdout"
+    if not stdout.exists():
+        return None
+    errors = [line.strip() for line in stdout.read_text(errors="replace").splitlines() if "ERROR" in line]
+    return errors[-1] if errors else None
 
 
 def _one_line(text):
@@ -276,4 +302,7 @@ def raise_for_result(result):
         host, task, message = result.failures[0]
         raise OpsError(f"task '{task}' failed on {host}: {message} (run record: {result.run_dir})")
     if not result.ok:
+        reason = _last_error_line(result.run_dir)
+        if reason:
+            raise OpsError(f"Ansible stopped before any task: {reason} (run record: {result.run_dir})")
         raise OpsError(f"the run ended {result.status or 'abnormally'} (rc {result.rc}); see {result.run_dir}")

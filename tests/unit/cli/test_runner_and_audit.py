@@ -122,3 +122,31 @@ def test_audit_labels_refusals():
     result = runner.RunResult(command="deploy", run_dir=Path("/r"), rc=2, status="failed")
     result.gate = ("release", "x")
     assert audit.result_label(result) == "refused"
+
+
+def test_a_failed_loop_names_the_failed_item_not_the_loop():
+    res = {
+        "msg": "One or more items failed",
+        "results": [
+            {"failed": False, "msg": "ok"},
+            {"failed": True, "msg": "migration V003__x.sql failed at statement 2"},
+        ],
+    }
+    result, _ = feed([event("runner_on_failed", host="app", task="migrate | Apply", res=res)])
+    with pytest.raises(OpsError, match=r"failed on app: migration V003__x\.sql failed at statement 2"):
+        runner.raise_for_result(result)
+
+
+def test_a_hidden_failure_says_why_it_is_hidden():
+    result, _ = feed([event("runner_on_failed", host="app", task="Write settings", res={"censored": "hidden"})])
+    with pytest.raises(OpsError, match=r"output is hidden because it handles secrets \(no_log\)"):
+        runner.raise_for_result(result)
+
+
+def test_a_run_that_failed_before_any_task_shows_ansibles_error(tmp_path):
+    stdout = tmp_path / "artifacts" / "run" / "stdout"
+    stdout.parent.mkdir(parents=True)
+    stdout.write_text("[WARNING]: x\n[ERROR]: Decryption failed (no vault secrets were found that could decrypt)\n")
+    result = runner.RunResult(command="deploy", run_dir=tmp_path, rc=1, status="failed")
+    with pytest.raises(OpsError, match=r"Ansible stopped before any task: \[ERROR\]: Decryption failed"):
+        runner.raise_for_result(result)

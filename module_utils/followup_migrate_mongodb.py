@@ -10,6 +10,7 @@ __metaclass__ = type
 import datetime
 import os
 import socket
+import threading
 import time
 
 from ansible.module_utils.followup_migrations import HISTORY, MigrationError
@@ -31,7 +32,10 @@ except ImportError:  # pragma: no cover
     HAS_YAML = False
 
 LOCKS = "followup_migration_lock"
-LEASE_SECONDS = 600
+# The lease expires on its own when a run dies; a live run renews it every RENEW_SECONDS, so a long data
+# migration (FerretDB converts about 400 call records a second) never loses it.
+LEASE_SECONDS = 300
+RENEW_SECONDS = 60
 OPERATIONS = ("create_collection", "create_index", "drop_index", "update_many", "rename_collection")
 
 
@@ -53,6 +57,9 @@ class MongoRunner(object):
             )
         self.owner = "%s:%d" % (socket.gethostname(), os.getpid())
         self.locked = False
+        self._stop = threading.Event()
+        self._renewer = None
+        self.lease_lost = False
 
     def history(self):
         rows = self.db[HISTORY].find({}, sort=[("installed_on", 1), ("version", 1)])
@@ -81,6 +88,8 @@ class MongoRunner(object):
                     }
                 )
                 self.locked = True
+                self._renewer = threading.Thread(target=self._renew, name="followup-migrate-lease", daemon=True)
+                self._renewer.start()
                 return
             except DuplicateKeyError:
                 # A lease left by a run that died expires on its own.
@@ -93,7 +102,25 @@ class MongoRunner(object):
                 )
             time.sleep(1)
 
+    def _renew(self):
+        """Push the lease's expiry forward while this run holds it; note it if it was lost."""
+        while not self._stop.wait(RENEW_SECONDS):
+            try:
+                renewed = self.db[LOCKS].update_one(
+                    {"_id": "migrate", "owner": self.owner},
+                    {"$set": {"expires_at": _utcnow() + datetime.timedelta(seconds=LEASE_SECONDS)}},
+                )
+                if renewed.matched_count != 1:
+                    self.lease_lost = True
+                    return
+            except PyMongoError:
+                continue  # try again at the next tick; the lease still has minutes to run
+
     def unlock(self):
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
         if self.locked:
             self.db[LOCKS].delete_one({"_id": "migrate", "owner": self.owner})
             self.locked = False
@@ -176,6 +203,11 @@ class MongoRunner(object):
             )
         ms = int((time.monotonic() - started) * 1000)
         self._record(script, release, ms, True)
+        if self.lease_lost:
+            raise MigrationError(
+                "the migration lock of %s was taken by another run while %s ran: stop the other run and check the "
+                "history collection %s before retrying" % (self.database, script.name, HISTORY)
+            )
         return ms
 
     def close(self):

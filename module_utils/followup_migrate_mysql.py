@@ -62,8 +62,18 @@ class MySQLRunner(object):
             cur.execute(sql, args)
             return cur.fetchall()
 
+    def _read(self, sql, args=None):
+        """A query of the runner's own (history, lock): a failure becomes one line naming the database."""
+        try:
+            return self._query(sql, args)
+        except pymysql.MySQLError as err:
+            raise MigrationError(
+                "reading the migration state of %s failed (%s): check the server and the rights of %s"
+                % (self.database, err.args[-1] if err.args else err, self.user)
+            )
+
     def history_exists(self):
-        rows = self._query(
+        rows = self._read(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
             (self.database, HISTORY),
         )
@@ -72,7 +82,7 @@ class MySQLRunner(object):
     def history(self):
         if not self.history_exists():
             return []
-        rows = self._query(
+        rows = self._read(
             "SELECT version, script, checksum, success, release_version, installed_on "  # noqa: S608 - constant name
             "FROM `%s` ORDER BY installed_rank" % HISTORY
         )
@@ -89,7 +99,7 @@ class MySQLRunner(object):
         ]
 
     def lock(self):
-        got = self._query("SELECT GET_LOCK(%s, %s)", ("followup_migrate." + self.database, LOCK_TIMEOUT))[0][0]
+        got = self._read("SELECT GET_LOCK(%s, %s)", ("followup_migrate." + self.database, LOCK_TIMEOUT))[0][0]
         if got != 1:
             raise MigrationError(
                 "another migration of %s holds the lock (waited %ds): let it finish, then retry"
@@ -103,10 +113,10 @@ class MySQLRunner(object):
             self.locked = False
 
     def ensure_history(self):
-        self._query(HISTORY_DDL)
+        self._read(HISTORY_DDL)
         self.conn.commit()
 
-    def _record(self, script, release, ms, success):
+    def _record(self, script, release, ms, success, commit=True):
         self._query(
             "INSERT INTO `%s` (version, description, script, checksum, release_version, installed_by, "  # noqa: S608
             "execution_ms, success) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % HISTORY,
@@ -121,10 +131,11 @@ class MySQLRunner(object):
                 int(success),
             ),
         )
-        self.conn.commit()
+        if commit:
+            self.conn.commit()
 
     def apply(self, script, release):
-        """Run one script. DML is committed with the script; MySQL commits DDL on its own, statement by statement."""
+        """Run one script: its DML commits with its history row; MySQL commits each DDL statement by itself."""
         statements = split_sql(script.text())
         started = time.monotonic()
         done = 0
@@ -132,6 +143,8 @@ class MySQLRunner(object):
             for statement in statements:
                 self._query(statement)
                 done += 1
+            # The script's data changes and its history row commit together.
+            self._record(script, release, int((time.monotonic() - started) * 1000), True, commit=False)
             self.conn.commit()
         except pymysql.MySQLError as err:
             self.conn.rollback()
@@ -142,12 +155,13 @@ class MySQLRunner(object):
                 "DDL among them: restore the pre-deploy backup of %s before retrying"
                 % (script.name, done + 1, len(statements), err.args[-1] if err.args else err, done, self.database)
             )
-        ms = int((time.monotonic() - started) * 1000)
-        self._record(script, release, ms, True)
-        return ms
+        return int((time.monotonic() - started) * 1000)
 
     def close(self):
+        """Release the lock and the connection; never hide the error that brought us here."""
         try:
             self.unlock()
+        except pymysql.MySQLError:
+            pass  # a dead connection has released its GET_LOCK already
         finally:
             self.conn.close()

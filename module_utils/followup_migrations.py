@@ -13,6 +13,11 @@ import re
 
 MIGRATION_RE = re.compile(r"^V(\d{3,})__([A-Za-z0-9_]+)\.(sql|yml|py)$")
 HISTORY = "followup_schema_history"
+TRANSACTION_RE = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK)(\s+WORK)?\s*$", re.IGNORECASE)
+COMPOUND_RE = re.compile(
+    r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?(DEFINER\s*=\s*\S+\s+)?(TRIGGER|PROCEDURE|FUNCTION|EVENT)\b|BEGIN\s+NOT\s+ATOMIC)",
+    re.IGNORECASE,
+)
 
 
 class MigrationError(Exception):
@@ -156,7 +161,8 @@ def split_sql(text):
             i = n if end < 0 else end
             buf.append("\n")
             continue
-        elif ch == "/" and nxt == "*":
+        elif ch == "/" and nxt == "*" and text[i + 2 : i + 3] not in ("!", "+"):
+            # /*! version-conditional */ and /*+ optimizer hint */ comments are SQL the server runs: kept below.
             end = text.find("*/", i + 2)
             if end < 0:
                 raise MigrationError("an unterminated /* comment */ in the SQL")
@@ -179,4 +185,13 @@ def split_sql(text):
     for statement in statements:
         if statement.upper().startswith("DELIMITER"):
             raise MigrationError("DELIMITER is not supported in migrations (no stored procedures)")
+        if TRANSACTION_RE.match(statement):
+            raise MigrationError(
+                "'%s' controls the transaction, which the migration runner does itself: remove it" % statement[:40]
+            )
+        if COMPOUND_RE.match(statement):
+            raise MigrationError(
+                "'%s...' is a compound statement (trigger, procedure, function or event with BEGIN...END), which "
+                "migrations cannot split safely: do it with plain statements" % statement[:40]
+            )
     return statements

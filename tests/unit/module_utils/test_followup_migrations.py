@@ -120,3 +120,43 @@ def test_split_sql_refuses_delimiter_and_unterminated_quotes():
 
 def test_double_dash_without_space_is_not_a_comment():
     assert split_sql("SELECT 1--1;") == ["SELECT 1--1"]
+
+
+def test_version_conditional_comments_and_hints_are_kept():
+    statements = split_sql(
+        "CREATE TABLE t (a INT) /*!50100 ENGINE=InnoDB */;\nSELECT /*+ MAX_EXECUTION_TIME(1000) */ 1;"
+    )
+    assert statements == [
+        "CREATE TABLE t (a INT) /*!50100 ENGINE=InnoDB */",
+        "SELECT /*+ MAX_EXECUTION_TIME(1000) */ 1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET NEW.a = 1;",
+        "CREATE DEFINER=`root`@`%` PROCEDURE p() SELECT 1;",
+        "create or replace function f() returns int return 1;",
+        "BEGIN NOT ATOMIC SELECT 1; END;",
+    ],
+)
+def test_compound_statements_are_refused(text):
+    with pytest.raises(MigrationError, match="compound statement"):
+        split_sql(text)
+
+
+@pytest.mark.parametrize("text", ["BEGIN;", "START TRANSACTION;", "commit;", "ROLLBACK WORK;"])
+def test_transaction_control_is_left_to_the_runner(text):
+    with pytest.raises(MigrationError, match="controls the transaction"):
+        split_sql(text)
+
+
+def test_every_stand_in_migration_splits(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "standin" / "migrations" / "mysql"
+    scripts = sorted(root.rglob("V*.sql"))
+    assert len(scripts) >= 9
+    for path in scripts:
+        assert split_sql(path.read_text()), path

@@ -184,15 +184,17 @@ def read_mongodb(module):
         module.fail_json(msg=missing_required_lib("pymongo (python3-pymongo)"))
     if not p["collection"] or not p["uri"]:
         module.fail_json(msg="engine=mongodb needs collection and uri")
-    client = pymongo.MongoClient(p["uri"], serverSelectionTimeoutMS=10000)
+    client = None
     try:
+        client = pymongo.MongoClient(p["uri"], serverSelectionTimeoutMS=10000)
         coll = client[p["database"]][p["collection"]]
         count = coll.count_documents(p["filter"])
         docs = list(coll.find(p["filter"]).limit(p["limit"]))
     except pymongo.errors.PyMongoError as err:
         module.fail_json(msg="reading %s.%s failed: %s" % (p["database"], p["collection"], to_native(err)))
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     return count, [_plain(d) for d in docs]
 
 

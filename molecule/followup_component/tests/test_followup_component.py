@@ -68,3 +68,12 @@ def test_tarballs_are_kept_for_reinstall_and_rollback(host):
         tarball = host.file(f"/opt/followup/.releases/followup-{version}.tar.gz")
         assert tarball.mode == 0o640
         assert tarball.sha256sum == hashlib.sha256((REPO / f"followup-{version}.tar.gz").read_bytes()).hexdigest()
+
+
+def test_the_service_may_write_only_its_data_directory(host):
+    data = host.file(f"{ROOT}/shared/data")
+    assert data.user == "followup" and data.group == "followup" and data.mode == 0o750
+    shared = host.file(f"{ROOT}/shared")
+    assert shared.user == "root" and shared.mode == 0o750
+    unit = host.file("/etc/systemd/system/followup-voice.service").content_string
+    assert f"ReadWritePaths={ROOT}/shared/data" in unit

@@ -1,11 +1,12 @@
 """`followup-ops status`: what runs where, how old it is, and whether it is healthy — at a glance."""
 
 import json
+import sys
 from datetime import UTC, date, datetime
 
 from followup_ops import runner
 from followup_ops.commands.common import add_inventory_options, resolve_inventory
-from followup_ops.errors import EXIT_OK
+from followup_ops.errors import EXIT_ERROR, EXIT_NONCOMPLIANT, EXIT_OK
 from followup_ops.textui import table
 
 # R-CURRENT: the running release may not fall more than this many days behind the newest one.
@@ -17,7 +18,8 @@ def add_parser(sub):
         "status",
         help="per host and component: deployed release, its age, newest release, service state and health",
         description="Read-only: asks every host what it runs (release, services, health check) and compares it "
-        "with the inventory's release repository. Changes nothing on any host.",
+        "with the inventory's release repository. Changes nothing on any host. Exits 1 when a service is down or a "
+        "health check fails, 4 when a running release is more than 90 days behind the newest one.",
     )
     add_inventory_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -129,4 +131,27 @@ def cmd_status(args):
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(render_table(report))
+    return exit_code(report)
+
+
+def exit_code(report):
+    """1 when something is down (a failed health check or an inactive service), 4 when a release is more than
+    90 days behind the newest (R-CURRENT, a compliance finding), else 0. The reason goes to stderr."""
+    down = [
+        r["host"]
+        for r in report["hosts"]
+        if (r.get("health") and not r["health"].get("ok"))
+        or any(state != "active" for state in (r.get("services") or {}).values())
+    ]
+    if down:
+        print(f"followup-ops: error: unhealthy: {', '.join(sorted(set(down)))} (see the table)", file=sys.stderr)
+        return EXIT_ERROR
+    stale = [f"{r['host']}/{r['component']}" for r in report["hosts"] if r.get("behind_limit_exceeded")]
+    if stale:
+        print(
+            f"followup-ops: non-compliant: {', '.join(stale)} more than {MAX_BEHIND_DAYS} days "
+            "behind the newest release",
+            file=sys.stderr,
+        )
+        return EXIT_NONCOMPLIANT
     return EXIT_OK

@@ -61,3 +61,11 @@ def test_database_hosts_have_no_release_columns():
     row = status.build_report(result, today=date(2026, 11, 29))["hosts"][0]
     assert row["version"] is None and row["age_days"] is None and row["behind_limit_exceeded"] is False
     assert "mariadb:active" in status.render_table({"hosts": [row]})
+
+
+def test_exit_code_is_1_when_something_is_down_and_4_when_too_far_behind():
+    healthy = {"host": "app", "component": "app", "health": {"ok": True}, "services": {"followup-app": "active"}}
+    assert status.exit_code({"hosts": [healthy]}) == 0
+    assert status.exit_code({"hosts": [dict(healthy, behind_limit_exceeded=True)]}) == 4
+    assert status.exit_code({"hosts": [dict(healthy, services={"followup-app": "failed"})]}) == 1
+    assert status.exit_code({"hosts": [dict(healthy, health={"ok": False}, behind_limit_exceeded=True)]}) == 1

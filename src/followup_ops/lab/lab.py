@@ -113,6 +113,11 @@ def ensure_vault(log=print):
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     password_file = vault_password_file()
+    if not password_file.exists() and vault_file().exists():
+        raise OpsError(
+            f"{vault_file()} exists but its password {password_file} is gone: restore the password file, or delete "
+            "the vault file (and run `followup-ops lab down`) to make a new lab vault"
+        )
     if not password_file.exists():
         password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -135,6 +140,14 @@ def ensure_vault(log=print):
 
 def _ensure_network():
     if docker.network_exists(NETWORK):
+        subnets = docker.run(
+            ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", NETWORK]
+        ).stdout.split()
+        if SUBNET not in subnets:
+            raise OpsError(
+                f"the Docker network {NETWORK} exists with subnet {' '.join(subnets) or 'none'}, not {SUBNET}: "
+                f"remove it (`followup-ops lab down`, then `docker network rm {NETWORK}`) and retry"
+            )
         return
     docker.run(
         ["network", "create", "--driver", "bridge", "--subnet", SUBNET, "--gateway", GATEWAY, "--label", LABEL, NETWORK]
@@ -284,7 +297,10 @@ def up(spares=False, log=print):
                     f"lab: {host.name} runs an older image than {image}; "
                     "`followup-ops lab down` then `lab up` recreates it"
                 )
-            if status != "running":
+            if status == "paused":
+                log(f"lab: unpausing {host.name}")
+                docker.run(["unpause", host.container])
+            elif status != "running":
                 log(f"lab: restarting {host.name}")
                 docker.run(["start", host.container])
             new_keys[host] = _first_boot(host, log)
@@ -302,7 +318,8 @@ def up(spares=False, log=print):
 def down(log=print):
     """Remove the lab's containers and network (the SSH key, vault and images stay)."""
     docker.ensure_engine()
-    names = [h.container for h in lab_hosts() if docker.container_state(h.container)[0] is not None]
+    # Every container the lab made, also those of hosts no longer in the inventory.
+    names = docker.run(["ps", "--all", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}"]).stdout.split()
     if names:
         docker.run(["rm", "--force", "--volumes", *names])
         log(f"lab: removed {len(names)} containers")

@@ -68,7 +68,9 @@ lab: venv
 demo: bootstrap venv artifacts releases lab
 	$(OPS) deploy -i inventories/lab --release $(DEMO_RELEASE)
 	$(OPS) lab seed --scale 1
-	$(OPS) status -i inventories/lab
+	@# The demo runs 1.0.0 on purpose (later issues upgrade it): status exits 4 once the newest release is more
+	@# than 90 days old, which is the report working, not the demo failing.
+	$(OPS) status -i inventories/lab || [ $$? -eq 4 ]
 	$(OPS) lab smoke
 
 lint: venv

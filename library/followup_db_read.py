@@ -45,26 +45,6 @@ options:
     description: Most rows or documents returned (the count is always the full count).
     type: int
     default: 100
-  login_host:
-    description: MySQL server address.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: MySQL server port.
-    type: int
-    default: 3306
-  login_user:
-    description: MySQL account.
-    type: str
-  login_password:
-    description: Password of O(login_user).
-    type: str
-  login_unix_socket:
-    description: MySQL unix socket (instead of host and port), for example as root on the database host.
-    type: path
-  uri:
-    description: MongoDB connection string with credentials.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -73,9 +53,9 @@ attributes:
     support: none
   platform:
     platforms: posix
-requirements:
-  - PyMySQL (python3-pymysql) for MySQL
-  - pymongo (python3-pymongo) for MongoDB
+extends_documentation_fragment:
+  - followup_mysql
+  - followup_mongodb
 """
 
 EXAMPLES = r"""
@@ -119,18 +99,25 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
 try:
-    import pymysql
-
-    HAS_PYMYSQL = True
-except ImportError:
-    HAS_PYMYSQL = False
-
-try:
     import pymongo
 
     HAS_PYMONGO = True
 except ImportError:
     HAS_PYMONGO = False
+
+try:
+    from ansible.module_utils.followup_db import (
+        HAS_PYMYSQL,
+        ConnectError,
+        mongodb_argument_spec,
+        mysql_argument_spec,
+        mysql_connect,
+        pymysql,
+    )
+
+    HAS_UTILS = True
+except ImportError:  # pragma: no cover - only outside Ansible (linters loading the file)
+    HAS_UTILS = HAS_PYMYSQL = False
 
 
 def _plain(value):
@@ -156,15 +143,10 @@ def read_mysql(module):
     query = (p["query"] or "").strip().rstrip(";")
     if not query.lower().startswith(("select", "show", "with")):
         module.fail_json(msg="query must be one SELECT (or SHOW/WITH) statement; followup_db_read never writes")
-    kwargs = dict(user=p["login_user"], password=p["login_password"], database=p["database"], charset="utf8mb4")
-    if p["login_unix_socket"]:
-        kwargs["unix_socket"] = p["login_unix_socket"]
-    else:
-        kwargs.update(host=p["login_host"], port=p["login_port"])
     try:
-        conn = pymysql.connect(cursorclass=pymysql.cursors.DictCursor, connect_timeout=10, **kwargs)
-    except pymysql.MySQLError as err:
-        module.fail_json(msg="cannot connect to MySQL database %s: %s" % (p["database"], to_native(err)))
+        conn = mysql_connect(p, p["database"], cursorclass=pymysql.cursors.DictCursor)
+    except ConnectError as err:
+        module.fail_json(msg=to_native(err))
     try:
         with conn.cursor() as cur:
             cur.execute("START TRANSACTION READ ONLY")
@@ -199,25 +181,25 @@ def read_mongodb(module):
 
 
 def main():
+    argument_spec = dict(
+        engine=dict(type="str", required=True, choices=["mysql", "mongodb"]),
+        database=dict(type="str", required=True),
+        query=dict(type="str"),
+        params=dict(type="list", elements="raw", default=[]),
+        collection=dict(type="str"),
+        filter=dict(type="dict", default={}),
+        limit=dict(type="int", default=100),
+    )
+    if HAS_UTILS:
+        argument_spec.update(mysql_argument_spec())
+        argument_spec.update(mongodb_argument_spec())
     module = AnsibleModule(
-        argument_spec=dict(
-            engine=dict(type="str", required=True, choices=["mysql", "mongodb"]),
-            database=dict(type="str", required=True),
-            query=dict(type="str"),
-            params=dict(type="list", elements="raw", default=[]),
-            collection=dict(type="str"),
-            filter=dict(type="dict", default={}),
-            limit=dict(type="int", default=100),
-            login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int", default=3306),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            login_unix_socket=dict(type="path"),
-            uri=dict(type="str", no_log=True),
-        ),
+        argument_spec=argument_spec,
         required_if=[("engine", "mysql", ["query"]), ("engine", "mongodb", ["collection", "uri"])],
         supports_check_mode=True,
     )
+    if not HAS_UTILS:
+        module.fail_json(msg="module_utils/followup_db.py is missing: run from the followup-ops repository")
     if module.params["engine"] == "mysql":
         count, rows = read_mysql(module)
     else:

@@ -39,25 +39,6 @@ options:
   release:
     description: Release version the scripts come from, recorded in the history.
     type: str
-  login_host:
-    description: MySQL server address.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: MySQL server port.
-    type: int
-    default: 3306
-  login_user:
-    description: MySQL account with DDL and DML rights on the database (C(followup_migrate)).
-    type: str
-  login_password:
-    description: Password of O(login_user).
-    type: str
-  uri:
-    description:
-      - MongoDB connection string with credentials, for example
-        C(mongodb://cdr_app:secret@10.89.50.22:27017/cdr?authMechanism=PLAIN).
-    type: str
 attributes:
   check_mode:
     support: full
@@ -72,8 +53,10 @@ notes:
   - MySQL commits DDL implicitly; a failed MySQL migration is recorded with C(success=0) and the message says
     to restore the pre-deploy backup before retrying.
 requirements:
-  - PyMySQL (python3-pymysql) for MySQL
-  - pymongo (python3-pymongo) and PyYAML for MongoDB
+  - PyYAML (python3-yaml) for MongoDB
+extends_documentation_fragment:
+  - followup_mysql
+  - followup_mongodb
 """
 
 EXAMPLES = r"""
@@ -127,6 +110,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
 try:
+    from ansible.module_utils.followup_db import mongodb_argument_spec, mysql_argument_spec
     from ansible.module_utils.followup_migrations import MigrationError, load_scripts, plan, schema_version
 
     HAS_UTILS = True
@@ -137,13 +121,14 @@ except ImportError:  # pragma: no cover - only outside Ansible (linters loading 
 def _runner(module):
     p = module.params
     if p["engine"] == "mysql":
-        from ansible.module_utils.followup_migrate_mysql import HAS_PYMYSQL, MySQLRunner
+        from ansible.module_utils.followup_db import HAS_PYMYSQL
+        from ansible.module_utils.followup_migrate_mysql import MySQLRunner
 
         if not HAS_PYMYSQL:
             module.fail_json(msg=missing_required_lib("PyMySQL (python3-pymysql)"))
         if not p["login_user"]:
             module.fail_json(msg="engine=mysql needs login_user (the followup_migrate account)")
-        return MySQLRunner(p["database"], p["login_host"], p["login_port"], p["login_user"], p["login_password"])
+        return MySQLRunner(p["database"], p)
     from ansible.module_utils.followup_migrate_mongodb import HAS_PYMONGO, HAS_YAML, MongoRunner
 
     if not HAS_PYMONGO:
@@ -194,22 +179,23 @@ def run(module):
 
 
 def main():
+    argument_spec = dict(
+        engine=dict(type="str", required=True, choices=["mysql", "mongodb"]),
+        database=dict(type="str", required=True),
+        migrations_dir=dict(type="path", required=True),
+        release=dict(type="str"),
+    )
+    if HAS_UTILS:
+        argument_spec.update(mysql_argument_spec())
+        argument_spec.update(mongodb_argument_spec())
     module = AnsibleModule(
-        argument_spec=dict(
-            engine=dict(type="str", required=True, choices=["mysql", "mongodb"]),
-            database=dict(type="str", required=True),
-            migrations_dir=dict(type="path", required=True),
-            release=dict(type="str"),
-            login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int", default=3306),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            uri=dict(type="str", no_log=True),
-        ),
+        argument_spec=argument_spec,
         supports_check_mode=True,
     )
     if not HAS_UTILS:
-        module.fail_json(msg="module_utils/followup_migrations.py is missing: run from the followup-ops repository")
+        module.fail_json(
+            msg="module_utils/followup_migrations.py or followup_db.py is missing: run from the followup-ops repository"
+        )
     try:
         module.exit_json(**run(module))
     except MigrationError as err:

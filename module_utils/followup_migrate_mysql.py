@@ -7,15 +7,8 @@ __metaclass__ = type
 
 import time
 
+from ansible.module_utils.followup_db import ConnectError, mysql_connect, pymysql
 from ansible.module_utils.followup_migrations import HISTORY, MigrationError, split_sql
-
-try:
-    import pymysql
-
-    HAS_PYMYSQL = True
-except ImportError:  # pragma: no cover - reported by the module
-    pymysql = None
-    HAS_PYMYSQL = False
 
 HISTORY_DDL = (
     "CREATE TABLE IF NOT EXISTS `%s` ("
@@ -36,24 +29,13 @@ LOCK_TIMEOUT = 30
 
 
 class MySQLRunner(object):
-    def __init__(self, database, host, port, user, password, connect_timeout=10):
+    def __init__(self, database, params):
         self.database = database
         try:
-            self.conn = pymysql.connect(
-                host=host,
-                port=port,
-                user=user,
-                password=password,
-                database=database,
-                charset="utf8mb4",
-                autocommit=False,
-                connect_timeout=connect_timeout,
-            )
-        except pymysql.MySQLError as err:
-            raise MigrationError(
-                "cannot connect to MySQL database %s on %s:%s as %s (%s): check the server is up and the "
-                "account and password in the vault" % (database, host, port, user, err.args[-1] if err.args else err)
-            )
+            self.conn = mysql_connect(params, database, autocommit=False)
+        except ConnectError as err:
+            raise MigrationError(str(err))
+        user = params["login_user"]
         self.user = user
         self.locked = False
 

@@ -2,6 +2,7 @@
 options of its argument_spec with the same types, and ansible-doc renders them (house style §20)."""
 
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import yaml
 from ansible.module_utils import basic
 
 LIBRARY = Path(__file__).resolve().parents[3] / "library"
+FRAGMENTS = LIBRARY.parent / "doc_fragments"
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.py"))
 
 
@@ -22,6 +24,20 @@ class Captured(Exception):
 def is_text(value):
     """Documentation text is a string or a list of strings (a stray ': ' in YAML makes a mapping instead)."""
     return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def documentation(module):
+    """The module's DOCUMENTATION with its doc fragments merged in, as ansible-doc shows it."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    for fragment in doc.get("extends_documentation_fragment") or []:
+        spec = importlib.util.spec_from_file_location(f"fragment_{fragment}", FRAGMENTS / f"{fragment}.py")
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        extra = yaml.safe_load(loaded.ModuleDocFragment.DOCUMENTATION)
+        assert not set(extra.get("options", {})) & set(doc.get("options", {})), "a fragment option is repeated"
+        doc.setdefault("options", {}).update(extra.get("options", {}))
+        doc["requirements"] = (doc.get("requirements") or []) + (extra.get("requirements") or [])
+    return doc
 
 
 def argument_spec(name, monkeypatch):
@@ -41,7 +57,7 @@ def argument_spec(name, monkeypatch):
 @pytest.mark.parametrize("name", MODULES)
 def test_documented_options_match_the_argument_spec(name, monkeypatch):
     module, spec, kwargs = argument_spec(name, monkeypatch)
-    doc = yaml.safe_load(module.DOCUMENTATION)
+    doc = documentation(module)
     assert doc["module"] == name and is_text(doc["short_description"]) and is_text(doc["description"])
     for key in ("notes", "requirements"):
         assert key not in doc or is_text(doc[key]), key
@@ -83,10 +99,16 @@ def test_ansible_doc_renders_every_module():
     bin_dir = Path(sys.executable).parent
     proc = subprocess.run(
         [str(bin_dir / "ansible-doc"), "-M", str(LIBRARY), "-t", "module", *MODULES],
+        cwd=LIBRARY.parent,
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        env={
+            **os.environ,
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_CONFIG": str(LIBRARY.parent / "ansible.cfg"),
+        },
     )
     assert proc.returncode == 0, proc.stderr
     for name in MODULES:

@@ -9,7 +9,6 @@ __metaclass__ = type
 
 import functools
 import hashlib
-import io
 import os
 import re
 import tarfile
@@ -285,21 +284,6 @@ def read_manifest_from_tarball(path):
     raise ReleaseError("%s: manifest.yml is missing" % os.path.basename(path))
 
 
-def manifest_bytes_digest(manifest):
-    """A stable digest of a manifest's content, for records."""
-    text = yaml.safe_dump(manifest, sort_keys=True, allow_unicode=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def component_summary(manifest, component):
-    comp = manifest["components"][component]
-    return {
-        "start": comp["start"],
-        "port": comp["port"],
-        "health": dict(comp["health"]),
-    }
-
-
 def iter_component_members(archive, top, component, with_migrations=False):
     """Yield (member, path relative to the release directory) of one component's payload."""
     prefix = "%s/components/%s/" % (top, component)
@@ -309,7 +293,3 @@ def iter_component_members(archive, top, component, with_migrations=False):
             yield member, member.name[len(prefix) :]
         elif with_migrations and member.name.startswith(mig_prefix) and member.isfile():
             yield member, "migrations/" + member.name[len(mig_prefix) :]
-
-
-def bytes_io(data):
-    return io.BytesIO(data)

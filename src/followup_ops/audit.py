@@ -96,13 +96,5 @@ def _append(line):
     return line
 
 
-def read(limit=None):
-    path = runs_dir() / AUDIT_FILE
-    if not path.exists():
-        return []
-    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return lines[-limit:] if limit else lines
-
-
 def now():
     return datetime.now(UTC)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,8 @@ class Progress:
         host = data.get("host", "?")
         task = data.get("task", "").strip()
         res = data.get("res") or {}
-        stats = self.result.stats.setdefault(host, HostStats())
+        # Listed now so that a run cut short still names the host; the counts come from playbook_on_stats.
+        self.result.stats.setdefault(host, HostStats())
         if kind == "runner_on_ok":
             state = "changed" if res.get("changed") else "ok"
             action = data.get("task_action", "")
@@ -132,7 +134,6 @@ class Progress:
         if state == "skipped" and not self.verbose:
             return
         self._print(f"   {_MARKS[state]:<11} {host:<10} {task}")
-        del stats  # counted from playbook_on_stats, which is authoritative
 
     def _stats(self, data):
         stats = {}
@@ -259,7 +260,7 @@ def run_playbook(
                 extravars=extravars or {},
                 limit=limit,
                 tags=tags,
-                cmdline=" ".join(_quote(c) for c in cmdline) or None,
+                cmdline=" ".join(shlex.quote(c) for c in cmdline) or None,
                 envvars=env,
                 ident="run",
                 quiet=True,
@@ -279,12 +280,6 @@ def run_playbook(
             started_at=started_at,
         )
     return result
-
-
-def _quote(word):
-    import shlex
-
-    return shlex.quote(word)
 
 
 def raise_for_result(result):

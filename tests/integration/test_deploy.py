@@ -92,7 +92,7 @@ def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, lab):
     first = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
     assert first.returncode == 0, first.stderr
     line = ops.audit()[-1]
-    assert line["result"] == "ok" and set(line["hosts"]) >= {"fep", "app", "voice", "mysql", "mongo"}
+    assert line["result"] == "ok" and set(line["hosts"]) >= {"fep1", "app1", "voice1", "mysql1", "mongo1"}
     second = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
     assert second.returncode == 0, second.stderr
     again = ops.audit()[-1]
@@ -124,7 +124,7 @@ def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(lab):
     assert proc.returncode == 0, proc.stdout[-3000:]
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", proc.stdout, re.M)
     hosts = {host: int(changed) for host, changed in recap}
-    assert {"fep", "app", "voice", "mysql", "mongo"} <= set(hosts)
+    assert {"fep1", "app1", "voice1", "mysql1", "mongo1"} <= set(hosts)
     assert all(count == 0 for count in hosts.values()), hosts
 
 
@@ -135,13 +135,13 @@ def test_status_shows_the_release_and_health_of_every_component(ops, lab):
     assert proc.returncode == (4 if behind else 0), proc.stderr
     report = json.loads(proc.stdout)
     rows = {(r["host"], r.get("component")): r for r in report["hosts"]}
-    for host in ("fep", "app", "voice"):
-        row = rows[(host, host)]
+    for host, component in (("fep1", "fep"), ("app1", "app"), ("voice1", "voice")):
+        row = rows[(host, component)]
         assert row["version"] == "1.0.0" and row["release_date"] == "2026-02-02"
         assert row["newest_version"] == "1.2.0"
         assert row["health"]["ok"], row["health"]
         assert all(state == "active" for state in row["services"].values()), row["services"]
-    assert rows[("mysql", None)]["health"]["ok"] and rows[("mongo", None)]["health"]["ok"]
+    assert rows[("mysql1", None)]["health"]["ok"] and rows[("mongo1", None)]["health"]["ok"]
     table = ops("status", "-i", "inventories/lab")
     assert table.returncode == proc.returncode and "主机 Host" in table.stdout and "1.0.0" in table.stdout
 
@@ -163,7 +163,7 @@ def test_no_secret_reaches_run_records_or_the_audit_log(ops, lab, vault_values):
 
 
 def test_no_secret_is_on_a_command_line_of_any_lab_host(lab, vault_values):
-    for host in ("app", "fep", "voice", "mysql", "mongo"):
+    for host in ("app1", "fep1", "voice1", "mysql1", "mongo1"):
         ps = subprocess.run(
             ["docker", "exec", f"followup-lab-{host}", "ps", "-eo", "args"], capture_output=True, text=True, check=True
         )

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def voice_down(lab, ops):
-    subprocess.run(["docker", "stop", "followup-lab-voice"], check=True, capture_output=True)
+    subprocess.run(["docker", "stop", "followup-lab-voice1"], check=True, capture_output=True)
     yield
     proc = ops("lab", "up")
     assert proc.returncode == 0, proc.stderr
@@ -22,10 +22,10 @@ def test_an_unreachable_host_is_one_line_exit_1_and_nothing_changes(ops, voice_d
     proc = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0")
     assert proc.returncode == 1
     error = proc.stderr.strip().splitlines()[-1]
-    assert error.startswith("followup-ops: error: host voice is unreachable over SSH")
+    assert error.startswith("followup-ops: error: host voice1 is unreachable over SSH")
     assert "lab status" in error
     line = ops.audit()[-1]
-    assert line["result"] == "unreachable" and line["failed_hosts"] == ["voice"]
+    assert line["result"] == "unreachable" and line["failed_hosts"] == ["voice1"]
     changed = []
     for path in (Path(line["run_dir"]) / "artifacts" / "run" / "job_events").glob("*.json"):
         event = json.loads(path.read_text())

@@ -1,0 +1,31 @@
+# followup-ops: the filter that keeps gates from being skipped (docs/architecture.md, "Gates").
+#
+# Every play that runs the gates, or that changes hosts, names its hosts through it:
+#     hosts: "{{ 'followup:databases' | followup_gated }}"
+# Play hosts are templated before the play starts and whatever tags are given, so a command line that would skip
+# a gate (--skip-tags always, --start-at-task) or override what the gates verified (-e followup_release=...) stops
+# the run here, before any host is touched.
+
+import os
+
+import ansible.module_utils
+from ansible.errors import AnsibleFilterError
+
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+
+from ansible.module_utils.followup_guard import cli_refusals  # noqa: E402
+
+
+def followup_gated(pattern):
+    """Return the host PATTERN unchanged, or refuse the run when its command line would get around the gates."""
+    reasons = cli_refusals()
+    if reasons:
+        raise AnsibleFilterError("followup-ops refused the run before any host was touched: " + "; ".join(reasons))
+    return pattern
+
+
+class FilterModule:
+    def filters(self):
+        return {"followup_gated": followup_gated}

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# What a run of a playbook that changes hosts may not be asked to do from the command line: skip its gates
+# (--skip-tags on the tags the gates carry, --start-at-task) or replace, with an extra variable, a value that the
+# gates verified or that only the inventory may set (docs/architecture.md, "Gates").
+#
+# Pure Python, used on the control node by the filter plugin followup_gated (in the `hosts:` of every gate play, so
+# that no tag can skip it) and by the action plugin of followup_release_install (so that the install checks again).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# Tags the gate plays and tasks carry. Skipping any of them skips a gate.
+GATE_TAGS = ("always", "followup_gate")
+
+# Extra variables a caller may pass to a playbook that changes hosts: what to do, never how it is verified.
+# Everything else that names followup-ops' own inputs is refused below.
+REQUEST_VARS = (
+    "followup_release_version",
+    "followup_approval_file",
+    "followup_seed_scale",
+    "followup_operation_id",
+)
+
+# Names an extra variable may not have (extra variables beat every other source, set_fact and register included).
+PROTECTED = (
+    # internals of roles and playbooks, and registers
+    re.compile(r"\A_"),
+    # what the release gate verified, what the install reads, and where it reads it from
+    re.compile(r"\Afollowup_release"),
+    re.compile(r"\Afollowup_component_"),
+    re.compile(r"\Afollowup_(app|fep|voice)_release\Z"),
+    # who may sign releases and approvals: only the inventory says so
+    re.compile(r"_signers\Z"),
+    # where the inventory is: trust anchors are read relative to it
+    re.compile(r"\A(inventory_dir|inventory_file|playbook_dir|role_path)\Z"),
+)
+
+
+def forbidden_extra_vars(names):
+    """The extra-variable NAMES that may not be passed to a playbook that changes hosts, sorted."""
+    bad = []
+    for name in names:
+        name = str(name)
+        if name in REQUEST_VARS:
+            continue
+        if any(pattern.search(name) for pattern in PROTECTED):
+            bad.append(name)
+    return sorted(set(bad))
+
+
+def refusals(skip_tags=(), start_at_task=None, extra_var_names=()):
+    """Every reason the command line of this run may not run a gated playbook (an empty list when it may)."""
+    reasons = []
+    skipped = sorted(set(str(t) for t in skip_tags or ()) & set(GATE_TAGS))
+    if skipped:
+        reasons.append(
+            "--skip-tags %s would skip the gates that run before any host is touched: run without skipping them "
+            "(use --tags to narrow the run instead)" % ",".join(skipped)
+        )
+    if start_at_task:
+        reasons.append(
+            "--start-at-task would skip the gates that run before any host is touched: run the whole playbook "
+            "(it changes only what differs)"
+        )
+    bad = forbidden_extra_vars(extra_var_names)
+    if bad:
+        reasons.append(
+            "extra variable%s %s may not be passed on the command line: the gates verify these or only the "
+            "inventory may set them; set inventory values in the inventory, and pass only %s"
+            % ("s" if len(bad) > 1 else "", ", ".join(bad), ", ".join(REQUEST_VARS))
+        )
+    return reasons
+
+
+def _extra_var_names(raw_values, loader_factory):
+    """The names of the extra variables of this run; raises ValueError when one of them cannot be read."""
+    from ansible.utils.vars import load_extra_vars
+
+    try:
+        return sorted(load_extra_vars(loader_factory()))
+    except Exception as err:  # noqa: BLE001 - any failure to read them means they cannot be checked
+        raise ValueError("the extra variables %s could not be read (%s)" % (", ".join(raw_values), err))
+
+
+def cli_refusals(loader_factory=None):
+    """Refusals for the command line of the ansible-playbook process this runs in (control node only)."""
+    from ansible import context
+    from ansible.parsing.dataloader import DataLoader
+
+    args = context.CLIARGS
+    raw = list(args.get("extra_vars") or ())
+    try:
+        names = _extra_var_names(raw, loader_factory or DataLoader) if raw else []
+    except ValueError as err:
+        return ["%s: pass them as key=value, JSON, or an unencrypted @file" % err]
+    return refusals(args.get("skip_tags") or (), args.get("start_at_task"), names)

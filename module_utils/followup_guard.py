@@ -81,7 +81,7 @@ def _extra_var_names(raw_values, loader_factory):
 
     try:
         return sorted(load_extra_vars(loader_factory()))
-    except Exception as err:  # noqa: BLE001 - any failure to read them means they cannot be checked
+    except Exception as err:  # any failure to read them means they cannot be checked
         raise ValueError("the extra variables %s could not be read (%s)" % (", ".join(raw_values), err))
 
 

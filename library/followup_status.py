@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# followup-ops: what a host runs, read-only: release, services and health.
+# followup-ops: what a host runs, read-only: releases, services and health, from what the roles published.
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,30 +11,32 @@ DOCUMENTATION = r"""
 module: followup_status
 short_description: Report what a follow-up system host runs, read-only
 description:
-  - Reads the release a component's C(current) link points at and its C(.release.json), the state of the given
-    systemd units, and runs the running release's own health check (port and check from its manifest, recorded in
-    C(.release.json)) followed by the given ones (HTTP GET, SIP OPTIONS, TCP connect).
+  - Reads the local facts the roles published on the host (C(/etc/ansible/facts.d/*.fact), JSON): every fact's
+    C(services) (systemd units that must be active) and C(checks) (health checks), and for every fact that names a
+    C(component), the release its C(current) link points at (layout of C(docs/architecture.md)).
+  - Then asks systemd for the state of each unit and runs each health check (HTTP GET answering 200, SIP OPTIONS
+    answering 200, or a TCP connect).
   - Changes nothing, never fails on an unhealthy host (the result says what is wrong); fails only on bad input.
 version_added: "0.1.0"
 author: followup-ops
 options:
-  component:
-    description: Component whose release to report (C(app), C(fep), C(voice)); omit on database hosts.
-    type: str
-    choices: [app, fep, voice]
-  root:
-    description: Directory of the component.
+  facts_dir:
+    description: Directory of the local facts the roles write.
     type: path
-    default: /opt/followup/<component>
+    default: /etc/ansible/facts.d
+  base_dir:
+    description: Base directory of the application tier's components (a fact's C(root) wins over it).
+    type: path
+    default: /opt/followup
   services:
-    description: systemd units whose state to report.
+    description: systemd units to report besides those the local facts name.
     type: list
     elements: str
     default: []
   health_checks:
     description:
-      - Checks to run. Each has C(type) (C(http), C(sip) or C(tcp)), C(port), optional C(host) (default
-        127.0.0.1), C(path) for http (default C(/health)) and C(name).
+      - Checks to run besides those the local facts name. Each has C(type) (C(http), C(sip) or C(tcp)), C(port),
+        optional C(host) (default 127.0.0.1), C(path) for http (default C(/health)) and C(name).
     type: list
     elements: dict
     default: []
@@ -50,15 +52,14 @@ attributes:
     support: none
   platform:
     platforms: posix
+seealso:
+  - module: followup_release_install
 """
 
 EXAMPLES = r"""
-- name: Report the app host
+- name: Report what the host runs, from the roles' local facts
   followup_status:
-    component: app
-    services: [followup-app]
-    health_checks:
-      - {name: app, type: http, port: 8080, path: /health}
+  register: __followup_status
 """
 
 RETURN = r"""
@@ -67,13 +68,13 @@ status:
   returned: always
   type: dict
   sample:
-    component: app
-    version: 1.0.0
-    release_date: "2026-02-02"
-    installed_at: "2026-11-29T15:40:00Z"
-    installed_versions: [1.0.0]
+    components:
+      app: {version: 1.0.0, release_date: "2026-02-02", installed_at: "2026-11-29T15:40:00Z",
+            installed_versions: [1.0.0], unit: followup-app}
     services: {followup-app: active}
-    health: {ok: true, detail: "app: 200", checks: [{name: app, ok: true, detail: "200"}]}
+    health: {ok: true, detail: "app: HTTP 200", checks: [{name: app, ok: true, detail: "HTTP 200"}]}
+    facts: [followup_component_app]
+    problems: []
 """
 
 import json
@@ -83,6 +84,13 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 
 try:
+    from ansible.module_utils.followup_layout import (
+        component_root,
+        current_version,
+        installed_versions,
+        read_record,
+        unit_name,
+    )
     from ansible.module_utils.followup_sip import SipError, options_ping
 
     HAS_UTILS = True
@@ -91,46 +99,83 @@ except ImportError:  # pragma: no cover - only outside Ansible (linters loading 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.request import urlopen
 
+CHECK_TYPES = ("http", "sip", "tcp")
 
-def _release(root):
-    link = os.path.join(root, "current")
-    info = {"version": None, "release_date": None, "installed_at": None, "installed_versions": []}
-    releases = os.path.join(root, "releases")
-    if os.path.isdir(releases):
-        info["installed_versions"] = sorted(
-            (n for n in os.listdir(releases) if not n.startswith(".")),
-            key=lambda v: [int(x) if x.isdigit() else 0 for x in v.split(".")],
-        )
-    if os.path.islink(link):
-        info["version"] = os.path.basename(os.readlink(link).rstrip("/"))
+
+def read_facts(facts_dir):
+    """Every JSON local fact in FACTS_DIR: ({name: data}, [problems])."""
+    facts, problems = {}, []
+    if not os.path.isdir(facts_dir):
+        return facts, problems
+    for name in sorted(os.listdir(facts_dir)):
+        if not name.endswith(".fact"):
+            continue
+        path = os.path.join(facts_dir, name)
         try:
-            with open(os.path.join(link, ".release.json")) as handle:
-                record = json.load(handle)
-            info["release_date"] = record.get("release_date")
-            info["installed_at"] = record.get("installed_at")
-            if record.get("port") and record.get("health"):
-                info["release_health"] = dict(record["health"], port=record["port"], name=os.path.basename(root))
-        except (OSError, ValueError):
+            with open(path) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as err:
+            problems.append("%s is not readable JSON (%s)" % (path, err))
+            continue
+        if isinstance(data, dict):
+            facts[name[: -len(".fact")]] = data
+    return facts, problems
+
+
+def collect(facts, services, checks):
+    """The components, units and checks the facts name, merged with the given ones, without duplicates."""
+    components = {}
+    units = list(services)
+    all_checks = list(checks)
+    for data in facts.values():
+        if data.get("component"):
+            components[str(data["component"])] = data
+        for unit in data.get("services") or []:
+            if unit not in units:
+                units.append(str(unit))
+        for check in data.get("checks") or []:
+            if isinstance(check, dict) and check not in all_checks:
+                all_checks.append(check)
+    return components, units, all_checks
+
+
+def release_info(name, fact, base_dir):
+    root = fact.get("root") or component_root(name, base_dir)
+    version = current_version(root)
+    info = {
+        "version": version,
+        "release_date": None,
+        "installed_at": None,
+        "installed_versions": installed_versions(root),
+        "unit": fact.get("unit") or unit_name(name),
+        "root": root,
+    }
+    if version:
+        record = read_record(root, version)
+        if record is None:
             info["release_damaged"] = True
+        else:
+            for key in ("release_date", "installed_at", "approval", "sha256"):
+                if record.get(key) is not None:
+                    info[key] = record[key]
     return info
 
 
-def _service(module, unit):
+def service_state(module, unit):
     rc, out, _err = module.run_command(["systemctl", "show", "--property=ActiveState", "--value", unit])
     state = out.strip() if rc == 0 else ""
     return state or "unknown"
 
 
-def _check(check, timeout):
+def run_check(check, timeout):
     kind = check.get("type", "http")
     host = check.get("host") or "127.0.0.1"
     port = int(check["port"])
     try:
         if kind == "http":
-            url = "http://%s:%d%s" % (host, port, check.get("path") or "/health")
+            url = "http://%s:%d%s" % (host if ":" not in host else "[%s]" % host, port, check.get("path") or "/health")
             try:
-                response = urlopen(url, timeout=timeout)
-                code = response.getcode()
+                code = urlopen(url, timeout=timeout).getcode()
             except HTTPError as err:
                 code = err.code
             return code == 200, "HTTP %d" % code
@@ -139,16 +184,16 @@ def _check(check, timeout):
             return code == 200, "SIP %d %s (%d ms)" % (code, reason, ms)
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.close()
-        return True, "TCP %d open" % port
-    except (URLError, SipError, OSError) as err:
+        return True, "TCP %s:%d open" % (host, port)
+    except (URLError, SipError, OSError, ValueError) as err:
         return False, str(getattr(err, "reason", err))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            component=dict(type="str", choices=["app", "fep", "voice"]),
-            root=dict(type="path"),
+            facts_dir=dict(type="path", default="/etc/ansible/facts.d"),
+            base_dir=dict(type="path", default="/opt/followup"),
             services=dict(type="list", elements="str", default=[]),
             health_checks=dict(type="list", elements="dict", default=[]),
             timeout=dict(type="float", default=5),
@@ -157,28 +202,32 @@ def main():
     )
     p = module.params
     if not HAS_UTILS:
-        module.fail_json(msg="module_utils/followup_sip.py is missing: run from the followup-ops repository")
+        module.fail_json(msg="module_utils/followup_layout.py or followup_sip.py is missing: run from followup-ops")
     for check in p["health_checks"]:
-        if check.get("type", "http") not in ("http", "sip", "tcp") or "port" not in check:
+        if check.get("type", "http") not in CHECK_TYPES or "port" not in check:
             module.fail_json(msg="each health check needs a port and a type of http, sip or tcp: %s" % check)
-    status = {"component": p["component"]}
-    health_checks = list(p["health_checks"])
-    if p["component"]:
-        status.update(_release(p["root"] or "/opt/followup/%s" % p["component"]))
-        # The running release says how its health is checked (manifest: port and health).
-        release_health = status.pop("release_health", None)
-        if release_health:
-            health_checks.insert(0, release_health)
-    status["services"] = dict((unit, _service(module, unit)) for unit in p["services"])
-    checks = []
-    for check in health_checks:
-        ok, detail = _check(check, p["timeout"])
-        checks.append({"name": check.get("name") or check.get("type"), "ok": ok, "detail": detail})
-    if checks:
+    facts, problems = read_facts(p["facts_dir"])
+    components, units, checks = collect(facts, p["services"], p["health_checks"])
+    status = {
+        "components": dict(
+            (name, release_info(name, fact, p["base_dir"])) for name, fact in sorted(components.items())
+        ),
+        "services": dict((unit, service_state(module, unit)) for unit in units),
+        "facts": sorted(facts),
+        "problems": problems,
+    }
+    results = []
+    for check in checks:
+        if check.get("type", "http") not in CHECK_TYPES or "port" not in check:
+            problems.append("a local fact names a health check without a port or a known type: %s" % check)
+            continue
+        ok, detail = run_check(check, p["timeout"])
+        results.append({"name": check.get("name") or check.get("type"), "ok": ok, "detail": detail})
+    if results:
         status["health"] = {
-            "ok": all(c["ok"] for c in checks),
-            "detail": "; ".join("%s: %s" % (c["name"], c["detail"]) for c in checks),
-            "checks": checks,
+            "ok": all(c["ok"] for c in results),
+            "detail": "; ".join("%s: %s" % (c["name"], c["detail"]) for c in results),
+            "checks": results,
         }
     module.exit_json(changed=False, status=status)
 

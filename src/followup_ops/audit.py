@@ -1,5 +1,11 @@
-"""The audit log: one JSON line per run in runs/audit.jsonl (who, when, what, where, result, how long)."""
+"""The audit log: one JSON line per operation in runs/audit.jsonl (who, when, what, where, outcome, how long).
 
+The record's fields are fixed in docs/architecture.md ("The audit record"). Writing it never changes an operation's
+outcome: when the log cannot be written (disk full, read-only), the caller reports that in one line and keeps the
+operation's own exit code.
+"""
+
+import contextlib
 import fcntl
 import getpass
 import json
@@ -10,8 +16,13 @@ from datetime import UTC, datetime
 from followup_ops.paths import runs_dir
 
 AUDIT_FILE = "audit.jsonl"
+SCHEMA = 2
 # Arguments whose value is never written down, even though none of ours carries a secret today.
-_SECRET_FLAGS = ("--password", "--vault-password", "--secret", "--token")
+_SECRET_FLAGS = ("--password", "--vault-password", "--secret", "--token", "--passphrase")
+
+
+class AuditError(Exception):
+    """The audit log could not be written; the message names the file and the cause."""
 
 
 def operator():
@@ -19,7 +30,11 @@ def operator():
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _clean_argv(argv):
+def control_node():
+    return socket.gethostname()
+
+
+def clean_argv(argv):
     clean, hide_next = [], False
     for word in argv or []:
         if hide_next:
@@ -38,63 +53,55 @@ def _clean_argv(argv):
     return clean
 
 
-def result_label(result):
-    if result.gate:
-        return "refused"
-    if result.ok:
-        return "ok"
-    if result.unreachable:
-        return "unreachable"
-    return "failed"
-
-
-def _who_when_what(command, argv, started_at):
-    return {
-        "ts": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "user": operator(),
-        "control_node": socket.gethostname(),
-        "command": command,
-        "argv": _clean_argv(argv),
-    }
-
-
-def record(*, command, argv, inventory, result, started_at):
-    line = {
-        **_who_when_what(command, argv, started_at),
-        "inventory": inventory,
-        "hosts": result.hosts,
-        "result": result_label(result),
-        "rc": result.rc,
-        "changed": {h: s.changed for h, s in sorted(result.stats.items())},
-        "failed_hosts": sorted({h for h, _, _ in result.failures} | {h for h, _ in result.unreachable}),
-        "gate": result.gate[0] if result.gate else None,
-        "duration_s": round(result.duration, 1),
-        "run_dir": str(result.run_dir),
-    }
-    return _append(line)
-
-
-def record_local(*, command, argv, hosts, ok, started_at, duration, error=None):
-    """The audit line of a command that runs no playbook (the lab's own commands)."""
-    line = {
-        **_who_when_what(command, argv, started_at),
-        "inventory": "lab",
-        "hosts": sorted(hosts),
-        "result": "ok" if ok else "failed",
-        "error": error,
-        "duration_s": round(duration, 1),
-    }
-    return _append(line)
-
-
-def _append(line):
-    base = runs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / AUDIT_FILE, "a", encoding="utf-8") as out:
-        fcntl.flock(out, fcntl.LOCK_EX)
-        out.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return line
+def timestamp(moment):
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def now():
     return datetime.now(UTC)
+
+
+def append(record, path=None):
+    """Append RECORD as one line; raise AuditError (one line) when the log cannot be written."""
+    path = path or runs_dir() / AUDIT_FILE
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    except OSError as err:
+        raise AuditError(f"the audit log {path} could not be opened ({err.strerror or err})") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as err:
+            # Never leave half a line behind for the next record to be glued to.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise AuditError(f"the audit log {path} could not be written ({err.strerror or err})") from err
+    finally:
+        os.close(fd)
+    return record
+
+
+def read(path=None):
+    """Every record of the audit log, oldest first; a damaged line is skipped (and counted by the caller)."""
+    path = path or runs_dir() / AUDIT_FILE
+    records = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        return []
+    return records

@@ -1,7 +1,7 @@
 """followup-ops: the command line of the follow-up system's operations.
 
-Every command shares one set of exit codes: 0 ok, 1 error, 2 refused by a gate before any host changed,
-3 failed and rolled back, 4 non-compliant findings.
+Every command shares one set of exit codes: 0 ok, 1 error, 2 refused by a gate before any host changed (or another
+operation holds the hosts), 3 failed and rolled back, 4 non-compliant findings, 130 interrupted.
 """
 
 import argparse
@@ -9,12 +9,14 @@ import sys
 
 from followup_ops import __version__
 from followup_ops.commands import deploy, lab, status
-from followup_ops.errors import EXIT_ERROR, OpsError
+from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
+from followup_ops.operation import Interrupted, Refused, RolledBack
 
-COMMANDS = (lab, deploy, status)
+COMMANDS = (deploy.COMMAND, status.COMMAND)
 
-EPILOG = """exit codes: 0 ok, 1 error, 2 refused by a gate before any host changed, 3 failed and rolled back,
-4 non-compliant findings. Each run is recorded under runs/ (artifacts) and in runs/audit.jsonl."""
+EPILOG = """exit codes: 0 ok, 1 error, 2 refused before any host changed (a gate, or another operation holds the
+hosts), 3 failed and rolled back, 4 non-compliant findings, 130 interrupted. Each operation is recorded under
+runs/<id>/ (operation.json and the playbooks' artifacts) and as one line of runs/audit.jsonl."""
 
 
 class OpsArgumentParser(argparse.ArgumentParser):
@@ -33,9 +35,20 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"followup-ops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    lab.register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
+
+
+def _label(err):
+    if isinstance(err, Refused):
+        return "refused"
+    if isinstance(err, RolledBack):
+        return "rolled back"
+    if isinstance(err, Interrupted):
+        return "interrupted"
+    return "error"
 
 
 def main(argv=None):
@@ -46,8 +59,13 @@ def main(argv=None):
     try:
         return args.func(args)
     except OpsError as err:
-        print(f"followup-ops: error: {err}", file=sys.stderr)
+        message = str(err)
+        label = _label(err)
+        if message.startswith(label + ", ") or message.startswith(label + ":"):
+            print(f"followup-ops: {message}", file=sys.stderr)
+        else:
+            print(f"followup-ops: {label}: {message}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("followup-ops: interrupted; the run record under runs/ shows how far it got", file=sys.stderr)
-        return EXIT_ERROR
+        print("followup-ops: interrupted before anything was started", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -6,6 +6,7 @@ EXIT_ERROR = 1
 EXIT_REFUSED = 2  # refused by a gate before any host changed
 EXIT_ROLLED_BACK = 3  # failed, and rolled back
 EXIT_NONCOMPLIANT = 4  # non-compliant findings
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report it
 
 
 class OpsError(Exception):

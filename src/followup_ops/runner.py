@@ -1,9 +1,12 @@
-"""Run a playbook through ansible-runner: live progress per host and task, run records, audit line.
+"""Run one playbook through ansible-runner: live progress per host and task, the run's record, its report.
 
-Every run keeps its ansible-runner artifacts under runs/<UTC timestamp>-<command>/ and appends one JSON line to
-runs/audit.jsonl (who, when, command, inventory, hosts, result, duration). Secrets never reach either: tasks that
-touch one set no_log, the vault password travels as a file path, and the environment ansible-runner records is
-reduced to the variables that explain the run.
+This is the mechanics under an operation's playbook steps (followup_ops.operation): it never decides the outcome of an
+operation. What a playbook has to tell the command line comes from its set_stats report (followup_ops.report), read
+from ansible-runner's `playbook_on_stats` event; the host counts come from the same event. Failed and unreachable
+tasks are collected only to name them in the one-line message a person reads.
+
+Secrets never reach the run record: tasks that touch one set no_log, the vault password travels as a file path, and
+the environment ansible-runner records is reduced to the variables that explain the run.
 """
 
 import contextlib
@@ -11,15 +14,15 @@ import json
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from followup_ops import audit
-from followup_ops.errors import GateRefused, OpsError
-from followup_ops.paths import repo_root, runs_dir
+from followup_ops import report as reportmod
+from followup_ops.paths import repo_root
 
 # Environment variables kept in the run record (artifacts/<ident>/command); every other one is dropped.
 _KEPT_ENV = re.compile(
@@ -41,15 +44,17 @@ class HostStats:
 
 @dataclass
 class RunResult:
-    command: str
+    playbook: str
     run_dir: Path
     rc: int = 0
     status: str = ""
-    stats: dict = field(default_factory=dict)  # host -> HostStats
-    failures: list = field(default_factory=list)  # (host, task, message)
+    stats: dict = field(default_factory=dict)  # host -> HostStats (from playbook_on_stats)
+    report: dict = field(default_factory=dict)  # the playbook's set_stats report (followup_ops.report)
+    stats_seen: bool = False  # the playbook reached its end (ansible-runner sent playbook_on_stats)
+    failures: list = field(default_factory=list)  # (host, task, message), for the person reading
     unreachable: list = field(default_factory=list)  # (host, message)
-    gate: tuple | None = None  # (gate name, message) when a gate refused
-    results: list = field(default_factory=list)  # (host, action, res) of the watched modules' results
+    last_task: dict = field(default_factory=dict)  # host -> the last task that finished there
+    interrupted: bool = False  # Ctrl-C or SIGTERM reached the run
     duration: float = 0.0
 
     @property
@@ -62,39 +67,27 @@ class RunResult:
 
     @property
     def ok(self):
-        return self.status == "successful" and self.rc == 0
-
-
-def new_run_dir(command):
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = runs_dir()
-    base.mkdir(parents=True, exist_ok=True, mode=0o750)
-    slug = re.sub(r"[^a-z0-9]+", "-", command.lower()).strip("-")
-    path = base / f"{stamp}-{slug}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = base / f"{stamp}-{slug}-{n}"
-    path.mkdir(mode=0o750)
-    return path
+        return self.status == "successful" and self.rc == 0 and not self.interrupted
 
 
 _MARKS = {"ok": "ok", "changed": "changed", "failed": "FAILED", "unreachable": "UNREACHABLE", "skipped": "skip"}
 
 
 class Progress:
-    """Prints one line per play, and per host as each task finishes."""
+    """Prints one line per play, and per host as each task finishes; keeps what the run's result needs."""
 
-    def __init__(self, result, stream=None, verbose=False, watch=()):
+    def __init__(self, result, stream=None, verbose=False):
         self.result = result
-        self.watch = set(watch)
         self.stream = stream or sys.stdout
         self.verbose = verbose
+        self.ansible_pid = None
 
     def _print(self, text):
         print(text, file=self.stream, flush=True)
 
     def __call__(self, event):
+        if self.ansible_pid is None and event.get("pid"):
+            self.ansible_pid = event["pid"]
         kind = event.get("event", "")
         data = event.get("event_data", {})
         if kind == "playbook_on_play_start":
@@ -111,26 +104,20 @@ class Progress:
         res = data.get("res") or {}
         # Listed now so that a run cut short still names the host; the counts come from playbook_on_stats.
         self.result.stats.setdefault(host, HostStats())
+        if kind != "runner_on_skipped":
+            self.result.last_task[host] = task
         if kind == "runner_on_ok":
             state = "changed" if res.get("changed") else "ok"
-            action = data.get("task_action", "")
-            if action in self.watch or action.rsplit(".", 1)[-1] in self.watch:
-                self.result.results.append((host, action.rsplit(".", 1)[-1], res))
         elif kind == "runner_on_skipped":
             state = "skipped"
         elif kind == "runner_on_unreachable":
             state = "unreachable"
             self.result.unreachable.append((host, _one_line(res.get("msg", "unreachable"))))
+        elif data.get("ignore_errors"):
+            state = "ok"
         else:
             state = "failed"
-            if data.get("ignore_errors"):
-                state = "ok"
-            else:
-                res = _first_failed_item(res)
-                message = _failure_message(res)
-                if res.get("followup_gate") and self.result.gate is None:
-                    self.result.gate = (res["followup_gate"], message)
-                self.result.failures.append((host, task, message))
+            self.result.failures.append((host, task, _failure_message(_first_failed_item(res))))
         if state == "skipped" and not self.verbose:
             return
         self._print(f"   {_MARKS[state]:<11} {host:<10} {task}")
@@ -147,6 +134,8 @@ class Progress:
             for host, count in (data.get(key) or {}).items():
                 setattr(stats.setdefault(host, HostStats()), attr, count)
         self.result.stats = stats
+        self.result.stats_seen = True
+        self.result.report = (data.get("artifact_data") or {}).get(reportmod.STATS_KEY) or {}
 
 
 def _first_failed_item(res):
@@ -165,9 +154,9 @@ def _failure_message(res):
     return _one_line(res.get("msg") or res.get("stderr") or res.get("reason") or "failed")
 
 
-def _last_error_line(run_dir):
+def last_error_line(run_dir):
     """When a run fails before any task (a bad vault password, a syntax error), Ansible says why on its output."""
-    stdout = run_dir / "artifacts" / "run" / "stdout"
+    stdout = Path(run_dir) / "artifacts" / "run" / "stdout"
     if not stdout.exists():
         return None
     errors = [line.strip() for line in stdout.read_text(errors="replace").splitlines() if "ERROR" in line]
@@ -195,14 +184,58 @@ def _only_run_env():
 
 def _scrub_command_record(run_dir):
     """ansible-runner records the whole environment of the run; keep only what explains it."""
-    for record in run_dir.glob("artifacts/*/command"):
-        data = json.loads(record.read_text())
-        data["env"] = {k: v for k, v in (data.get("env") or {}).items() if _KEPT_ENV.match(k)}
-        record.write_text(json.dumps(data, ensure_ascii=False))
+    for record in Path(run_dir).glob("artifacts/*/command"):
+        try:
+            data = json.loads(record.read_text())
+            data["env"] = {k: v for k, v in (data.get("env") or {}).items() if _KEPT_ENV.match(k)}
+            record.write_text(json.dumps(data, ensure_ascii=False))
+        except (OSError, ValueError):
+            continue
+
+
+class _Interrupts:
+    """Ctrl-C (or SIGTERM) during a playbook: the first asks Ansible to stop as it would in a terminal (SIGINT to
+    ansible-playbook's process group: the running task ends, nothing new starts); the second kills it at once."""
+
+    def __init__(self, progress, stream):
+        self.progress = progress
+        self.stream = stream
+        self.count = 0
+        self.cancel = False
+        self._saved = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        return False
+
+    def _handle(self, signum, _frame):
+        self.count += 1
+        pid = self.progress.ansible_pid
+        if self.count == 1 and pid:
+            print(
+                "\nfollowup-ops: interrupting: Ansible finishes the task that is running and starts no other; "
+                "press Ctrl-C again to stop it at once",
+                file=self.stream,
+                flush=True,
+            )
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpgid(pid), signal.SIGINT)
+        else:
+            self.cancel = True
+
+    def cancelled(self):
+        return self.cancel
 
 
 def run_playbook(
-    command,
+    run_dir,
     playbook,
     inventory,
     *,
@@ -212,23 +245,21 @@ def run_playbook(
     diff=False,
     tags=None,
     vault_password_file=None,
-    argv=None,
     quiet=False,
     verbose=False,
-    watch=(),
 ):
-    """Run playbooks/<playbook> against INVENTORY; return a RunResult. Never raises for a failed play."""
+    """Run playbooks/<playbook> against INVENTORY with RUN_DIR as ansible-runner's private data directory.
+
+    Returns a RunResult; never raises for a failed play. An interrupt is recorded in the result (interrupted=True).
+    """
     import ansible_runner
 
     root = repo_root()
-    run_dir = new_run_dir(command)
-    result = RunResult(command=command, run_dir=run_dir)
-    progress = Progress(
-        result,
-        stream=open(os.devnull, "w") if quiet else None,  # noqa: SIM115
-        verbose=verbose,
-        watch=watch,
-    )
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    result = RunResult(playbook=playbook, run_dir=run_dir)
+    stream = open(os.devnull, "w") if quiet else sys.stdout  # noqa: SIM115 - closed below
+    progress = Progress(result, stream=stream, verbose=verbose)
     cmdline = []
     if vault_password_file:
         cmdline += ["--vault-password-file", str(vault_password_file)]
@@ -248,10 +279,9 @@ def run_playbook(
         "PYTHONUNBUFFERED": "1",
     }
     started = time.monotonic()
-    started_at = datetime.now(UTC)
-    runner = None
+    interrupts = _Interrupts(progress, sys.stderr)
     try:
-        with _only_run_env():
+        with _only_run_env(), interrupts:
             runner = ansible_runner.run(
                 private_data_dir=str(run_dir),
                 project_dir=str(root),
@@ -266,38 +296,14 @@ def run_playbook(
                 quiet=True,
                 suppress_env_files=True,
                 event_handler=progress,
+                cancel_callback=interrupts.cancelled,
             )
         result.rc = runner.rc
         result.status = runner.status
     finally:
+        result.interrupted = interrupts.count > 0
         result.duration = time.monotonic() - started
         _scrub_command_record(run_dir)
-        audit.record(
-            command=command,
-            argv=argv,
-            inventory=str(inventory),
-            result=result,
-            started_at=started_at,
-        )
+        if quiet:
+            stream.close()
     return result
-
-
-def raise_for_result(result):
-    """Turn a failed run into the error that names the problem: gate refusal (2), unreachable or failure (1)."""
-    if result.gate:
-        name, message = result.gate
-        raise GateRefused(f"refused by the {name} gate, no host was changed: {message}")
-    if result.unreachable:
-        host, message = result.unreachable[0]
-        raise OpsError(
-            f"host {host} is unreachable over SSH ({message}): check that it is up and that `ssh ops@<host>` works "
-            "(for the lab: `followup-ops lab status`, `followup-ops lab up`)"
-        )
-    if result.failures:
-        host, task, message = result.failures[0]
-        raise OpsError(f"task '{task}' failed on {host}: {message} (run record: {result.run_dir})")
-    if not result.ok:
-        reason = _last_error_line(result.run_dir)
-        if reason:
-            raise OpsError(f"Ansible stopped before any task: {reason} (run record: {result.run_dir})")
-        raise OpsError(f"the run ended {result.status or 'abnormally'} (rc {result.rc}); see {result.run_dir}")

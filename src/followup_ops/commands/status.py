@@ -1,80 +1,120 @@
 """`followup-ops status`: what runs where, how old it is, and whether it is healthy — at a glance."""
 
 import json
-import sys
-from datetime import UTC, date, datetime
 
-from followup_ops import runner
-from followup_ops.commands.common import add_inventory_options, resolve_inventory
-from followup_ops.errors import EXIT_ERROR, EXIT_NONCOMPLIANT, EXIT_OK
+from followup_ops import report as reportmod
+from followup_ops.commands.common import Command
 from followup_ops.textui import table
 
-# R-CURRENT: the running release may not fall more than this many days behind the newest one.
-MAX_BEHIND_DAYS = 90
 
-
-def add_parser(sub):
-    parser = sub.add_parser(
-        "status",
-        help="per host and component: deployed release, its age, newest release, service state and health",
-        description="Read-only: asks every host what it runs (release, services, health check) and compares it "
-        "with the inventory's release repository. Changes nothing on any host. Exits 1 when a service is down or a "
-        "health check fails, 4 when a running release is more than 90 days behind the newest one.",
+class Status(Command):
+    name = "status"
+    help = "per host and component: deployed release, its age, newest release, service state and health"
+    description = (
+        "Read-only: asks every host what it runs (releases, services, health checks, as the roles registered them) "
+        "and compares it with the inventory's signed release index. Changes nothing on any host. Exits 1 when a "
+        "host does not answer, a service is down or a health check fails, 4 when a running release is more than 90 "
+        "days old while a newer one exists (R-CURRENT)."
     )
-    add_inventory_options(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show each task as it runs")
-    parser.set_defaults(func=cmd_status)
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.add_argument("-v", "--verbose", action="store_true", help="show each task as it runs")
+
+    def run(self, op, args):
+        op.quiet = not args.verbose
+        if not args.json:
+            print(f"status: asking the hosts of {op.inventory.name} (read-only) ...", flush=True)
+        op.playbook("status", "status.yml", partial=True)
+        for host in sorted(op.failed_hosts):
+            fid = f"{host}/reach"
+            if fid not in op.report["findings"]:
+                op.finding(
+                    fid,
+                    control="reach",
+                    host=host,
+                    status="error",
+                    title="主机可达 host reachable",
+                    actual="did not answer",
+                    expected="answers over SSH",
+                    evidence="status.yml",
+                )
+        return judge(op)
+
+    def render(self, op, args):
+        data = op.report.get("data") or {}
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "generated_at": op.record()["ts"],
+                        "releases": data.get("releases") or {},
+                        "hosts": rows(data),
+                        "findings": reportmod.findings(op.report),
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+        else:
+            print(render_table(op.report))
 
 
-def _age_days(day, today):
-    if not day:
-        return None
-    return (today - date.fromisoformat(str(day))).days
-
-
-def build_report(result, today=None):
-    """Turn the status playbook's module results into rows (one per host and component)."""
-    today = today or datetime.now(UTC).date()
-    releases = []
-    rows = []
-    for host, action, res in result.results:
-        if action == "followup_release_check":
-            releases = res.get("releases") or []
+def rows(data):
+    """One row per host and component (database hosts: one row without a component)."""
+    out = []
+    for host, row in sorted((data.get("status") or {}).items()):
+        base = {
+            "host": host,
+            "reachable": row.get("reachable", False),
+            "services": row.get("services") or {},
+            "health": row.get("health"),
+        }
+        if not row.get("reachable"):
+            out.append(dict(base, component=None, error=row.get("error")))
             continue
-        st = res.get("status") or {}
-        rows.append({"host": host, **st})
-    newest = releases[-1] if releases else None
-    dates = {r["version"]: r["release_date"] for r in releases}
-    for row in rows:
-        version = row.setdefault("version", None)
-        row["release_date"] = row.get("release_date") or dates.get(version)
-        row["age_days"] = _age_days(row.get("release_date"), today)
-        is_component = bool(row.get("component"))
-        row["newest_version"] = newest["version"] if newest and is_component else None
-        row["newest_release_date"] = newest["release_date"] if newest and is_component else None
-        behind = None
-        if newest and version and version != newest["version"]:
-            behind = _age_days(newest["release_date"], today)
-        row["days_newest_available"] = behind
-        row["behind_limit_exceeded"] = bool(behind is not None and behind > MAX_BEHIND_DAYS)
-    rows.sort(key=lambda r: (r["host"], r.get("component") or ""))
-    return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "releases": releases, "hosts": rows}
+        components = row.get("components") or {}
+        if not components:
+            out.append(dict(base, component=None))
+        for name, info in sorted(components.items()):
+            cur = info.get("currency") or {}
+            out.append(
+                dict(
+                    base,
+                    component=name,
+                    version=info.get("version"),
+                    release_date=info.get("release_date") or cur.get("release_date"),
+                    installed_at=info.get("installed_at"),
+                    age_days=cur.get("age_days"),
+                    newest_version=cur.get("newest_version"),
+                    currency=cur.get("status"),
+                    days_over=cur.get("days_over"),
+                    currency_message=cur.get("message_zh"),
+                )
+            )
+    return out
+
+
+_HEALTH = {True: "正常 OK", False: "异常 FAIL"}
 
 
 def render_table(report):
-    rows = []
-    for row in report["hosts"]:
-        services = ", ".join(f"{k}:{v}" for k, v in (row.get("services") or {}).items()) or "-"
-        health = row.get("health") or {}
+    data = report.get("data") or {}
+    lines_rows = []
+    for row in rows(data):
+        if not row["reachable"]:
+            lines_rows.append([row["host"], "-", "-", "-", "-", "-", "不可达 UNREACHABLE", row.get("error") or ""])
+            continue
+        health = row.get("health")
+        down = [u for u, s in row["services"].items() if s != "active"]
         health_text = (
-            "-" if not health else ("正常 OK" if health.get("ok") else f"异常 FAIL: {health.get('detail', '')}")
+            "-" if not health and not row["services"] else _HEALTH[bool((health or {}).get("ok", True)) and not down]
         )
         newest = row.get("newest_version") or "-"
         if row.get("version") and row.get("newest_version") and row["version"] != row["newest_version"]:
             newest += " *"
         age = row.get("age_days")
-        rows.append(
+        lines_rows.append(
             [
                 row["host"],
                 row.get("component") or "-",
@@ -83,7 +123,7 @@ def render_table(report):
                 "-" if age is None else age,
                 newest,
                 health_text,
-                services,
+                ", ".join(f"{k}:{v}" for k, v in row["services"].items()) or "-",
             ]
         )
     headers = [
@@ -96,62 +136,41 @@ def render_table(report):
         "健康 Health",
         "服务 Services",
     ]
-    lines = table(headers, rows, align="<<<<><<<")
-    if any(
-        r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in report["hosts"]
-    ):
+    lines = table(headers, lines_rows, align="<<<<><<<")
+    all_rows = rows(data)
+    if any(r.get("newest_version") and r.get("version") and r["version"] != r["newest_version"] for r in all_rows):
         lines.append("* 有更新的版本可用 a newer release is available")
-    for row in report["hosts"]:
-        if row.get("behind_limit_exceeded"):
-            days = row["days_newest_available"]
-            lines.append(
-                f"! {row['host']} {row.get('component')}: 最新版本已发布 {days} 天仍未更新 (限 {MAX_BEHIND_DAYS} 天) "
-                f"newest release out {days} days, limit {MAX_BEHIND_DAYS}"
-            )
+    for finding in reportmod.findings(report):
+        if finding["status"] in ("pass",):
+            continue
+        text = finding.get("message_zh")
+        detail = f"{text} / {finding.get('actual')}" if text else finding.get("actual")
+        lines.append(f"! {finding['host']} {reportmod.status_label(finding['status'])}: {finding['title']}: {detail}")
+    releases = data.get("releases") or {}
+    if releases.get("signer"):
+        lines.append(f"  版本目录签名 index signed by {releases['signer']}")
     return "\n".join(lines)
 
 
-def cmd_status(args):
-    inventory, vault = resolve_inventory(args)
-    if not args.json:
-        print(f"status: asking the hosts of {inventory.name} (read-only) ...", flush=True)
-    result = runner.run_playbook(
-        "status",
-        "status.yml",
-        inventory,
-        limit=args.limit,
-        vault_password_file=vault,
-        argv=args.argv,
-        quiet=not args.verbose,
-        watch=("followup_release_check", "followup_status"),
+def judge(op):
+    """1 when something does not answer or is down, 4 when a release is too old (R-CURRENT), else 0."""
+    findings = reportmod.findings(op.report)
+    down = sorted(
+        {f["host"] for f in findings if f["control"] in ("reach", "health") and f["status"] in ("fail", "error")}
     )
-    runner.raise_for_result(result)
-    report = build_report(result)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(render_table(report))
-    return exit_code(report)
-
-
-def exit_code(report):
-    """1 when something is down (a failed health check or an inactive service), 4 when a release is more than
-    90 days behind the newest (R-CURRENT, a compliance finding), else 0. The reason goes to stderr."""
-    down = [
-        r["host"]
-        for r in report["hosts"]
-        if (r.get("health") and not r["health"].get("ok"))
-        or any(state != "active" for state in (r.get("services") or {}).values())
-    ]
     if down:
-        print(f"followup-ops: error: unhealthy: {', '.join(sorted(set(down)))} (see the table)", file=sys.stderr)
-        return EXIT_ERROR
-    stale = [f"{r['host']}/{r['component']}" for r in report["hosts"] if r.get("behind_limit_exceeded")]
+        op.conclude("failed", f"unhealthy or unreachable: {', '.join(down)} (see the table)")
+        return op.exit_code
+    index = [f for f in findings if f["control"] == "release-index"]
+    if index:
+        op.conclude("failed", f"the release index could not be verified: {index[0]['actual']}")
+        return op.exit_code
+    stale = [f for f in findings if f["control"] == "currency" and f["status"] in ("fail", "error")]
     if stale:
-        print(
-            f"followup-ops: non-compliant: {', '.join(stale)} more than {MAX_BEHIND_DAYS} days "
-            "behind the newest release",
-            file=sys.stderr,
-        )
-        return EXIT_NONCOMPLIANT
-    return EXIT_OK
+        parts = [f"{f['host']}/{f.get('component')} ({f['actual']})" for f in stale]
+        op.conclude("noncompliant", "R-CURRENT: " + "; ".join(parts))
+        return op.exit_code
+    return None
+
+
+COMMAND = Status()

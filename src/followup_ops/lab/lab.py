@@ -38,6 +38,7 @@ VAULT_KEYS = (
     "vault_mongodb_admin_password",
     "vault_mongodb_app_password",
     "vault_mongodb_backup_password",
+    "vault_voice_trunk_password",
 )
 
 
@@ -109,7 +110,7 @@ def _ensure_key(log):
 
 
 def ensure_vault(log=print):
-    """Make the lab's vault password and vault (random secrets) once per machine."""
+    """Make the lab's vault password and vault (random secrets) once per machine; add keys a newer checkout needs."""
     from ansible.parsing.vault import VaultLib, VaultSecret
 
     password_file = vault_password_file()
@@ -124,18 +125,35 @@ def ensure_vault(log=print):
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
         log(f"lab: made the vault password {password_file}")
-    vault = vault_file()
-    if vault.exists():
-        return
-    plain = "# The lab's secrets, made at random by `followup-ops lab up`. Never used outside the lab.\n"
-    plain += "".join(f"{key}: {secrets.token_urlsafe(24)}\n" for key in VAULT_KEYS)
     secret = VaultSecret(password_file.read_text().strip().encode())
-    encrypted = VaultLib([("default", secret)]).encrypt(plain.encode(), secret)
+    vault_lib = VaultLib([("default", secret)])
+    vault = vault_file()
+    values = {}
+    if vault.exists():
+        values = yaml.safe_load(vault_lib.decrypt(vault.read_bytes())) or {}
+        missing = [key for key in VAULT_KEYS if key not in values]
+        if not missing:
+            return
+        log(f"lab: adding {', '.join(missing)} to the lab vault")
+    plain = "# The lab's secrets, made at random by `followup-ops lab up`. Never used outside the lab.\n"
+    merged = dict(values)
+    merged.update({key: secrets.token_urlsafe(24) for key in VAULT_KEYS if key not in values})
+    plain += yaml.safe_dump(merged, default_flow_style=False, sort_keys=True)
+    encrypted = vault_lib.encrypt(plain.encode(), secret)
     vault.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(vault, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = vault.with_name(vault.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(encrypted)
-    log(f"lab: made the lab vault {vault}")
+    os.replace(tmp, vault)
+    if not values:
+        log(f"lab: made the lab vault {vault}")
+
+
+def ensure_secrets(log=print):
+    """The lab's SSH key and vault (made once per machine)."""
+    _ensure_key(log)
+    ensure_vault(log)
 
 
 def _ensure_network():

@@ -107,6 +107,18 @@ def test_lab_hosts_come_from_the_lab_inventory():
     from followup_ops.lab import lab
 
     hosts = {h.name: h for h in lab.lab_hosts()}
-    assert set(hosts) == {"fep1", "app1", "voice1", "mysql1", "mongo1", "carrier1", "app2", "fep2", "voice2", "mysql2", "mongo2"}
+    assert set(hosts) == {
+        "fep1",
+        "app1",
+        "voice1",
+        "mysql1",
+        "mongo1",
+        "carrier1",
+        "app2",
+        "fep2",
+        "voice2",
+        "mysql2",
+        "mongo2",
+    }
     assert hosts["mysql1"].address == "10.89.50.21" and not hosts["mysql1"].spare
     assert hosts["app2"].spare and "followup" in hosts["fep1"].groups

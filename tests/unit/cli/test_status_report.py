@@ -1,71 +1,65 @@
-"""`followup-ops status`: rows per host and component, age, newest release, and the 90-day limit."""
+"""`followup-ops status`: the table, the JSON rows and the exit code, from the status playbook's report."""
 
 from datetime import date
-from pathlib import Path
+
+from followup_status_report import FilterModule
 
 from followup_ops.commands import status
-from followup_ops.runner import RunResult
+from followup_ops.operation import Operation
+
+report_filter = FilterModule().filters()["followup_status_report"]
+
+INDEX = {
+    "releases": [
+        {"version": "1.0.0", "release_date": "2026-02-02"},
+        {"version": "1.2.0", "release_date": "2026-09-07"},
+    ],
+    "newest": {"version": "1.2.0", "release_date": "2026-09-07"},
+    "signer": "lab-release",
+}
 
 
-def result_with(rows, releases):
-    result = RunResult(command="status", run_dir=Path("/tmp"))
-    result.results.append(("app", "followup_release_check", {"releases": releases}))
-    for host, st in rows:
-        result.results.append((host, "followup_status", {"status": st}))
-    return result
+def host_status(version, state="active", ok=True):
+    return {
+        "__followup_status": {
+            "status": {
+                "components": {"app": {"version": version, "release_date": None, "root": "/opt/followup/app"}},
+                "services": {"followup-app": state},
+                "health": {"ok": ok, "detail": "app: HTTP 200", "checks": []},
+            }
+        }
+    }
 
 
-RELEASES = [
-    {"version": "1.0.0", "release_date": "2026-02-02"},
-    {"version": "1.1.0", "release_date": "2026-05-18"},
-    {"version": "1.2.0", "release_date": "2026-09-07"},
-]
+def op_with(hostvars, tmp_path, monkeypatch, today=date(2026, 12, 1)):
+    monkeypatch.setenv("FOLLOWUP_OPS_RUNS_DIR", str(tmp_path))
+    op = Operation("status", ["followup-ops", "status"])
+    op.__enter__()
+    op.report.update(report_filter(hostvars, sorted(hostvars), INDEX, today=today))
+    return op
 
 
-def test_report_has_age_newest_and_behind_flags():
-    result = result_with(
-        [
-            (
-                "app",
-                {
-                    "component": "app",
-                    "version": "1.0.0",
-                    "services": {"followup-app": "active"},
-                    "health": {"ok": True, "detail": "app: HTTP 200"},
-                },
-            ),
-            ("voice", {"component": "voice", "version": "1.2.0", "release_date": "2026-09-07"}),
-        ],
-        RELEASES,
-    )
-    report = status.build_report(result, today=date(2026, 11, 29))
-    app, voice = report["hosts"]
-    assert app["release_date"] == "2026-02-02" and app["age_days"] == 300
-    assert app["newest_version"] == "1.2.0" and app["days_newest_available"] == 83
-    assert app["behind_limit_exceeded"] is False
-    assert voice["days_newest_available"] is None and voice["age_days"] == 83
+def test_the_table_speaks_chinese_first_and_flags_r_current(tmp_path, monkeypatch):
+    op = op_with({"app1": host_status("1.0.0")}, tmp_path, monkeypatch)
+    text = status.render_table(op.report)
+    assert "主机 Host" in text and "app1" in text and "1.0.0" in text and "1.2.0 *" in text
+    assert "不符合 fail" in text and "超期 212 天" in text
+    assert status.judge(op) == 4 and op.outcome == "noncompliant" and "R-CURRENT: app1/app" in op.message
 
 
-def test_behind_more_than_ninety_days_is_flagged_in_the_table():
-    result = result_with([("app", {"component": "app", "version": "1.1.0"})], RELEASES)
-    report = status.build_report(result, today=date(2026, 12, 7))
-    row = report["hosts"][0]
-    assert row["days_newest_available"] == 91 and row["behind_limit_exceeded"] is True
-    table = status.render_table(report)
-    assert "newest release out 91 days, limit 90" in table
-    assert "1.2.0 *" in table
+def test_a_down_service_is_exit_1_before_r_current(tmp_path, monkeypatch):
+    op = op_with({"app1": host_status("1.0.0", state="failed")}, tmp_path, monkeypatch)
+    assert status.judge(op) == 1 and "unhealthy or unreachable: app1" in op.message
 
 
-def test_database_hosts_have_no_release_columns():
-    result = result_with([("mysql", {"component": None, "services": {"mariadb": "active"}})], RELEASES)
-    row = status.build_report(result, today=date(2026, 11, 29))["hosts"][0]
-    assert row["version"] is None and row["age_days"] is None and row["behind_limit_exceeded"] is False
-    assert "mariadb:active" in status.render_table({"hosts": [row]})
+def test_all_current_and_healthy_is_exit_0(tmp_path, monkeypatch):
+    op = op_with({"app1": host_status("1.2.0")}, tmp_path, monkeypatch)
+    assert status.judge(op) is None
+    rows = status.rows(op.report["data"])
+    assert rows[0]["component"] == "app" and rows[0]["currency"] == "pass" and rows[0]["age_days"] == 85
 
 
-def test_exit_code_is_1_when_something_is_down_and_4_when_too_far_behind():
-    healthy = {"host": "app", "component": "app", "health": {"ok": True}, "services": {"followup-app": "active"}}
-    assert status.exit_code({"hosts": [healthy]}) == 0
-    assert status.exit_code({"hosts": [dict(healthy, behind_limit_exceeded=True)]}) == 4
-    assert status.exit_code({"hosts": [dict(healthy, services={"followup-app": "failed"})]}) == 1
-    assert status.exit_code({"hosts": [dict(healthy, health={"ok": False}, behind_limit_exceeded=True)]}) == 1
+def test_an_unreachable_host_is_a_row_saying_so(tmp_path, monkeypatch):
+    op = op_with({"voice1": {}}, tmp_path, monkeypatch)
+    assert "不可达 UNREACHABLE" in status.render_table(op.report)
+    assert status.judge(op) == 1

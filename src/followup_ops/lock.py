@@ -1,0 +1,151 @@
+"""Leases that keep two operations from changing the same hosts at once.
+
+An operation that changes hosts takes one lease per host of its inventory (keyed by the host's address, so that two
+copies of one inventory, or two inventories naming the same server, still exclude each other). A lease is a small
+JSON file under runs/locks/: who holds it (operation, command, user, control node, pid) and until when. The holder
+renews it while it runs; a lease whose holder died expires on its own (LEASE_SECONDS after its last renewal), and at
+once when its holder was a process of this control node that no longer exists. Taking and releasing leases is
+serialised by an flock on runs/locks/.guard, so two operations never both see a host as free.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+LEASE_SECONDS = 120
+RENEW_SECONDS = 30
+
+
+class LockHeld(Exception):
+    """Another operation holds a lease on a host this one needs. The message names the holder."""
+
+    def __init__(self, holder, host):
+        self.holder = holder
+        self.host = host
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(holder.get("acquired_at", 0)))
+        super().__init__(
+            f"another operation holds the hosts: {holder.get('command')} ({holder.get('operation')}) by "
+            f"{holder.get('user')} on {holder.get('control_node')}, pid {holder.get('pid')}, since {since}, "
+            f"on {host}: wait for it to finish (its lease expires {LEASE_SECONDS}s after its holder stops renewing "
+            "it), then retry"
+        )
+
+
+def _key(host):
+    return hashlib.sha256(str(host).encode()).hexdigest()[:16]
+
+
+def _alive_here(holder):
+    """False when HOLDER was a process of this control node that no longer exists (or is another process now)."""
+    if holder.get("control_node") != socket.gethostname():
+        return True
+    pid = holder.get("pid")
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    start = holder.get("pid_start")
+    return start is None or start == _process_start(int(pid))
+
+
+def _process_start(pid):
+    """The start time of PID in clock ticks since boot (tells a reused pid from the original)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Leases:
+    """The leases of one operation on a set of hosts."""
+
+    def __init__(self, directory, hosts, holder):
+        self.directory = Path(directory)
+        self.hosts = sorted(set(hosts))
+        self.holder = dict(holder, pid=os.getpid(), pid_start=_process_start(os.getpid()))
+        self.taken = False
+        self.abandoned = []  # holders whose lease this operation took over because they died
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _path(self, host):
+        return self.directory / f"host-{_key(host)}.json"
+
+    @contextlib.contextmanager
+    def _guard(self):
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        with open(self.directory / ".guard", "a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(guard, fcntl.LOCK_UN)
+
+    def _read(self, host):
+        try:
+            return json.loads(self._path(host).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: treated as expired, and replaced
+
+    def _write(self, host, now):
+        data = dict(self.holder, host=host, renewed_at=now, expires_at=now + LEASE_SECONDS)
+        data.setdefault("acquired_at", now)
+        tmp = self._path(host).with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(data, ensure_ascii=False))
+        os.replace(tmp, self._path(host))
+
+    def _ours(self, current):
+        return bool(current) and current.get("operation") == self.holder.get("operation")
+
+    def acquire(self):
+        """Take every lease or none; raise LockHeld naming the holder of the first host that is taken."""
+        now = time.time()
+        with self._guard():
+            for host in self.hosts:
+                current = self._read(host)
+                if not current or self._ours(current):
+                    continue
+                expired = current.get("expires_at", 0) < now or not _alive_here(current)
+                if not expired:
+                    raise LockHeld(current, host)
+                if current.get("operation") and current not in self.abandoned:
+                    self.abandoned.append(current)
+            self.holder["acquired_at"] = now
+            for host in self.hosts:
+                self._write(host, now)
+        self.taken = True
+        self._thread = threading.Thread(target=self._renew, name="followup-ops-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self):
+        while not self._stop.wait(RENEW_SECONDS):
+            with contextlib.suppress(OSError), self._guard():
+                now = time.time()
+                for host in self.hosts:
+                    if self._ours(self._read(host)):
+                        self._write(host, now)
+
+    def release(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if not self.taken:
+            return
+        with contextlib.suppress(OSError), self._guard():
+            for host in self.hosts:
+                if self._ours(self._read(host)):
+                    with contextlib.suppress(FileNotFoundError):
+                        self._path(host).unlink()
+        self.taken = False

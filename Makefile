@@ -83,17 +83,21 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 molecule: venv images artifacts releases
-	@export FOLLOWUP_LAB_IMAGE=$$($(OPS) lab image); \
+	@mkdir -p build && : > build/molecule-times.txt; \
+	export FOLLOWUP_LAB_IMAGE=$$($(OPS) lab image); \
 	for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; start=$$(date +%s); \
 	  $(BIN)/molecule test -s $$s || exit 1; \
-	  echo "== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
+	  took=$$(( $$(date +%s) - start )); echo "$$s $$took" >> build/molecule-times.txt; \
+	  echo "== molecule $$s passed in $${took}s"; \
 	done
 
 integration: venv artifacts releases
 	$(BIN)/pytest -q -p no:cacheprovider -m integration tests/integration
 
-test: bootstrap venv artifacts releases lint unit molecule integration
+# Every stage in order, timed; the table of stage times is printed at the end (tools/test-stages.sh).
+test:
+	@tools/test-stages.sh
 
 # Keeps runs/ (the audit log and run records are evidence) and .lab/ (the lab's key and vault).
 clean:

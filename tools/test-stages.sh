@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make test`: every stage in order, each timed; the table of stage times is printed at the end, also when a
+# stage fails (then the failed stage is marked and the exit code is its own). Budget: 45 minutes on 2 cores.
+#   tools/test-stages.sh                  all stages
+#   STAGES="lint unit" tools/test-stages.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+STAGES=${STAGES:-"bootstrap venv artifacts releases lint unit molecule integration"}
+BUDGET_S=${BUDGET_S:-2700}
+declare -a NAMES=() TIMES=() RESULTS=()
+start_all=$(date +%s)
+rc=0
+
+fmt() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+summary() {
+    local total=$(( $(date +%s) - start_all ))
+    echo
+    echo "== make test: stage times"
+    printf '   %-22s %8s  %s\n' "stage" "time" "result"
+    for i in "${!NAMES[@]}"; do
+        printf '   %-22s %8s  %s\n' "${NAMES[$i]}" "$(fmt "${TIMES[$i]}")" "${RESULTS[$i]}"
+    done
+    printf '   %-22s %8s  %s\n' "total" "$(fmt "$total")" \
+        "$([ "$total" -le "$BUDGET_S" ] && echo "within the $(fmt "$BUDGET_S") budget" || echo "OVER the $(fmt "$BUDGET_S") budget")"
+}
+trap summary EXIT
+
+for stage in $STAGES; do
+    echo "== stage $stage"
+    t0=$(date +%s)
+    make --no-print-directory "$stage"
+    code=$?
+    took=$(( $(date +%s) - t0 ))
+    NAMES+=("$stage"); TIMES+=("$took")
+    if [ "$code" -ne 0 ]; then
+        RESULTS+=("FAILED (exit $code)")
+        rc=$code
+        break
+    fi
+    RESULTS+=("ok")
+    # Molecule prints one line per scenario; repeat them in the table.
+    if [ "$stage" = molecule ] && [ -f build/molecule-times.txt ]; then
+        while read -r scenario seconds; do
+            NAMES+=("  molecule $scenario"); TIMES+=("$seconds"); RESULTS+=("ok")
+        done < build/molecule-times.txt
+    fi
+done
+exit "$rc"

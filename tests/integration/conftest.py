@@ -38,3 +38,11 @@ def vault_values():
     secret = VaultSecret(password)
     data = VaultLib([("default", secret)]).decrypt((ROOT / "inventories/lab/group_vars/all/vault.yml").read_bytes())
     return [str(v) for v in yaml.safe_load(data).values()]
+
+
+@pytest.fixture(scope="session")
+def deployed(ops, lab):
+    """The lab deployed at release 1.0.0, once per session (tests that need it ask for it, whatever their order)."""
+    proc = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
+    assert proc.returncode == 0, proc.stderr
+    return ops.audit()[-1]

@@ -16,6 +16,11 @@ from labkit import RELEASES, ROOT, VAULT_PASSWORD
 pytestmark = pytest.mark.integration
 
 
+def step_dir(record, name):
+    """The run directory of the playbook step NAME of an operation's audit record."""
+    return Path(next(s["run_dir"] for s in record["steps"] if s["name"] == name))
+
+
 def play_names(run_dir):
     names = []
     for path in sorted((run_dir / "artifacts" / "run" / "job_events").glob("*.json")):
@@ -52,10 +57,11 @@ def lab_copy(tmp_path, repository):
 def test_a_release_missing_from_the_index_is_refused_with_exit_2(ops, lab):
     proc = ops("deploy", "-i", "inventories/lab", "--release", "9.9.9")
     assert proc.returncode == 2
-    assert "release 9.9.9 is not in" in proc.stderr and "available: 1.0.0, 1.1.0, 1.2.0" in proc.stderr
+    assert proc.stderr.startswith("followup-ops: refused, no host was changed: release: release 9.9.9 is not in")
+    assert "available: 1.0.0, 1.1.0, 1.2.0" in proc.stderr
     line = ops.audit()[-1]
-    assert line["result"] == "refused" and line["gate"] == "release"
-    run_dir = Path(line["run_dir"])
+    assert line["outcome"] == "refused" and line["exit_code"] == 2 and line["refused"][0]["gate"] == "release"
+    run_dir = step_dir(line, "deploy")
     assert play_names(run_dir) == ["Verify the release and the secrets before any host is touched"]
     assert hosts_with_results(run_dir) == set()
 
@@ -82,25 +88,22 @@ def test_a_placeholder_secret_is_refused_with_exit_2_naming_it(ops, lab, tmp_pat
     vault.write_bytes(lib.encrypt(yaml.safe_dump(values).encode()))
     proc = ops("deploy", "-i", str(inv), "--release", "1.0.0", "--vault-password-file", str(VAULT_PASSWORD))
     assert proc.returncode == 2
-    assert (
-        "refused by the secrets gate" in proc.stderr
-        and "vault_mysql_app_password is still a placeholder" in proc.stderr
-    )
+    assert "refused, no host was changed: secrets: vault_mysql_app_password" in proc.stderr
+    assert "placeholder" in proc.stderr
+    assert hosts_with_results(step_dir(ops.audit()[-1], "deploy")) == set()
 
 
-def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, lab):
-    first = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
-    assert first.returncode == 0, first.stderr
-    line = ops.audit()[-1]
-    assert line["result"] == "ok" and set(line["hosts"]) >= {"fep1", "app1", "voice1", "mysql1", "mongo1"}
+def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, deployed):
+    assert deployed["outcome"] == "ok" and set(deployed["hosts"]) >= {"fep1", "app1", "voice1", "mysql1", "mongo1"}
+    assert deployed["details"] == {"release": "1.0.0"}
     second = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
     assert second.returncode == 0, second.stderr
     again = ops.audit()[-1]
-    assert again["result"] == "ok"
+    assert again["outcome"] == "ok"
     assert again["changed"] == {h: 0 for h in again["changed"]}, again["changed"]
 
 
-def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(lab):
+def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(deployed):
     """As AWX runs it: plain ansible-playbook from the repository, check mode, on the converged lab."""
     bin_dir = Path(sys.executable).parent
     proc = subprocess.run(
@@ -128,31 +131,35 @@ def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(lab):
     assert all(count == 0 for count in hosts.values()), hosts
 
 
-def test_status_shows_the_release_and_health_of_every_component(ops, lab):
+def test_status_shows_the_release_and_health_of_every_component(ops, deployed):
     proc = ops("status", "-i", "inventories/lab", "--json")
-    # 1.0.0 runs while 1.2.0 (2026-09-07) is the newest: past 90 days that is a compliance finding (exit 4).
-    behind = (datetime.now(UTC).date() - date(2026, 9, 7)).days > 90
+    # 1.0.0 (2026-02-02) runs while 1.2.0 is out: once 1.0.0 is more than 90 days old that is an R-CURRENT finding.
+    behind = (datetime.now(UTC).date() - date(2026, 2, 2)).days > 90
     assert proc.returncode == (4 if behind else 0), proc.stderr
     report = json.loads(proc.stdout)
     rows = {(r["host"], r.get("component")): r for r in report["hosts"]}
+    findings = {f["id"]: f for f in report["findings"]}
     for host, component in (("fep1", "fep"), ("app1", "app"), ("voice1", "voice")):
         row = rows[(host, component)]
         assert row["version"] == "1.0.0" and row["release_date"] == "2026-02-02"
         assert row["newest_version"] == "1.2.0"
         assert row["health"]["ok"], row["health"]
         assert all(state == "active" for state in row["services"].values()), row["services"]
+        assert findings[f"{host}/{component}/currency"]["status"] == ("fail" if behind else "pass")
     assert rows[("mysql1", None)]["health"]["ok"] and rows[("mongo1", None)]["health"]["ok"]
+    assert findings["mysql1/health"]["status"] == "pass" and findings["mongo1/health"]["status"] == "pass"
+    assert report["releases"]["signer"], "the index was verified and its signer named"
     table = ops("status", "-i", "inventories/lab")
     assert table.returncode == proc.returncode and "主机 Host" in table.stdout and "1.0.0" in table.stdout
 
 
-def test_one_request_through_the_fep_writes_a_task_to_mysql_and_a_call_to_mongodb(ops, lab):
+def test_one_request_through_the_fep_writes_a_task_to_mysql_and_a_call_to_mongodb(ops, deployed):
     proc = ops("lab", "smoke")
     assert proc.returncode == 0, proc.stderr
     assert "in MySQL cloud_followup.followup_tasks" in proc.stdout and "in MongoDB cdr.call_records" in proc.stdout
 
 
-def test_no_secret_reaches_run_records_or_the_audit_log(ops, lab, vault_values):
+def test_no_secret_reaches_run_records_or_the_audit_log(ops, deployed, vault_values):
     assert len(vault_values) >= 8
     leaks = []
     for path in ops.runs_dir.rglob("*"):
@@ -162,7 +169,7 @@ def test_no_secret_reaches_run_records_or_the_audit_log(ops, lab, vault_values):
     assert leaks == []
 
 
-def test_no_secret_is_on_a_command_line_of_any_lab_host(lab, vault_values):
+def test_no_secret_is_on_a_command_line_of_any_lab_host(deployed, vault_values):
     for host in ("app1", "fep1", "voice1", "mysql1", "mongo1"):
         ps = subprocess.run(
             ["docker", "exec", f"followup-lab-{host}", "ps", "-eo", "args"], capture_output=True, text=True, check=True

@@ -26,7 +26,7 @@ def pdf_text(pdf):
     return out.split("\f")
 
 
-def page_images(pdf, out_dir, dpi=110):
+def page_images(pdf, out_dir, dpi=150):
     need("pdftoppm")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

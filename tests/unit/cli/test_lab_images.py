@@ -114,6 +114,7 @@ def test_lab_hosts_come_from_the_lab_inventory():
         "mysql1",
         "mongo1",
         "carrier1",
+        "backup1",
         "app2",
         "fep2",
         "voice2",

@@ -155,3 +155,17 @@ def test_local_fact_for_other_roles(host):
     assert fact["socket"] == "/run/mysqld/mysqld.sock"
     seen = host.ansible("setup", "filter=ansible_local", check=False)["ansible_facts"]["ansible_local"]["mysql"]
     assert seen["flavour"] == "mariadb"
+
+
+def test_local_fact_tells_status_what_to_check(host):
+    """services and checks are what playbooks/status.yml reads: the unit must be active and the check must connect."""
+    fact = json.loads(host.file("/etc/ansible/facts.d/mysql.fact").content_string)
+    assert fact["services"] == ["mariadb"]
+    # The server binds every address (group_vars/all.yml): clients use the host's own (ansible_host).
+    assert fact["checks"] == [{"name": "mysql", "type": "tcp", "host": "molecule-mysql", "port": 3306}]
+    for unit in fact["services"]:
+        assert host.service(unit).is_running, unit
+    for check in fact["checks"]:
+        probe = f"import socket; socket.create_connection(({check['host']!r}, {check['port']}), 5).close()"
+        connect = host.run(f"python3 -c {shlex.quote(probe)}")
+        assert connect.rc == 0, connect.stderr

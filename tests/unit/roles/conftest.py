@@ -1,8 +1,11 @@
 """Render the roles' templates and computed variables with Ansible's own templating, without any host.
 
-A role's variables are layered as Ansible does for a play: defaults/main.yml, then vars/main.yml and the
-OS (and flavour) file from vars/, then the test's overrides. Strings read from the role's files are marked
-trusted, as Ansible marks the files it loads itself, so that the lazy "{{ ... }}" defaults resolve.
+The decisions of the roles live in filter plugins (filter_plugins/, tested in tests/unit/filter_plugins/); the tests
+here check that templates and vars/ call them with the right inputs. A role's variables are layered as a play sees
+them: defaults/main.yml, then the test's inputs (as an inventory would give them), then vars/main.yml and the OS
+(and flavour) file (role vars and include_vars beat the inventory, so a test may not set those names), then
+registered results and set_facts the test gives (which beat role vars). Strings read from the role's files are
+marked trusted, as Ansible marks the files it loads itself, so that the lazy "{{ ... }}" values resolve.
 """
 
 from pathlib import Path
@@ -10,9 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import filter_loader
 from ansible.template import Templar, trust_as_template
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
+# The repository's filters, found as a play finds them (ansible.cfg: filter_plugins).
+filter_loader.add_directory(str(ROLES.parent / "filter_plugins"))
 
 FACTS = {
     "os_family": "Debian",
@@ -38,23 +44,27 @@ def _load(path):
 class RoleRenderer:
     def __init__(self, role, vars_files, overrides):
         role_dir = ROLES / role
-        variables = {}
-        variables.update(_load(role_dir / "defaults" / "main.yml"))
+        role_vars = {}
         for name in ["main.yml", *vars_files]:
             path = role_dir / "vars" / name
             if path.exists():
-                variables.update(_load(path))
-        variables.update(
-            {
-                "ansible_managed": "Ansible managed",
-                "ansible_facts": FACTS,
-                "ansible_check_mode": False,
-                "inventory_hostname": "molecule",
-                "groups": {"all": ["molecule"]},
-                "hostvars": {},
-            }
-        )
+                role_vars.update(_load(path))
+        shadowed = sorted(set(overrides) & set(role_vars))
+        if shadowed:
+            raise ValueError(
+                f"{', '.join(shadowed)}: set in roles/{role}/vars/, which beats any input; test the filter"
+            )
+        variables = {
+            "ansible_managed": "Ansible managed",
+            "ansible_facts": FACTS,
+            "ansible_check_mode": False,
+            "inventory_hostname": "molecule",
+            "groups": {"all": ["molecule"]},
+            "hostvars": {},
+        }
+        variables.update(_load(role_dir / "defaults" / "main.yml"))
         variables.update(_trusted(overrides))
+        variables.update(role_vars)
         self.role_dir = role_dir
         self.templar = Templar(loader=DataLoader(), variables=variables)
 

@@ -2,7 +2,10 @@
 
 import configparser
 
+import followup_mysql
 import pytest
+
+F = followup_mysql.FilterModule().filters()
 
 PASSWORDS = {
     "mysql_app_password": "unit-test-only",
@@ -86,34 +89,38 @@ def test_least_privilege_of_the_accounts(render):
 
 
 @pytest.mark.parametrize(
-    ("flavour", "flavour_file", "probe", "expected"),
+    ("flavour", "flavour_file", "daemon", "probe", "expected"),
     [
         (
             "mariadb",
             "Debian-mariadb.yml",
+            "/usr/sbin/mariadbd",
             "mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu",
             "/usr/sbin/mariadbd --defaults-file=%s --help --verbose",
         ),
         (
             "mysql",
             "Debian-mysql.yml",
+            "/usr/sbin/mysqld",
             "/usr/sbin/mysqld  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)",
             "/usr/sbin/mysqld --defaults-file=%s --validate-config",
         ),
         (
             "mysql",
             "RedHat-mysql.yml",
+            "/usr/libexec/mysqld",
             "/usr/libexec/mysqld  Ver 5.7.44 for Linux on x86_64 (MySQL Community Server (GPL))",
             "/usr/libexec/mysqld --defaults-file=%s --help --verbose",
         ),
     ],
 )
-def test_config_checker_follows_flavour_and_version(render, flavour, flavour_file, probe, expected):
+def test_config_checker_follows_flavour_and_version(render, flavour, flavour_file, daemon, probe, expected):
+    """The role hands the binary install.yml found and the version it read to the checker's filter."""
     renderer = mysql(
         render,
         flavour_file,
         mysql_flavour=flavour,
-        __mysql_daemon=expected.split()[0],
+        __mysql_daemon=daemon,
         __mysql_version_probe={"stdout": probe},
     )
     assert renderer.var("__mysql_validate_command") == expected
@@ -140,3 +147,54 @@ def test_root_option_file_holds_password_and_socket(render):
     assert parser["client"]["user"] == "root"
     assert parser["client"]["password"] == '"unit-test-only-root"'
     assert parser["client"]["socket"] == "/run/mysqld/mysqld.sock"
+
+
+# Both quotes, backslashes (\s would read as a space if left alone), a #, and spaces at both ends.
+AWKWARD_ROOT_PASSWORD = " unit \"test\" only\\s #root 'pw' \\ "
+
+
+def test_root_option_file_escapes_an_awkward_password_as_mysql_reads_it(render):
+    text = mysql(render, mysql_root_password=AWKWARD_ROOT_PASSWORD).template("root-my.cnf.j2")
+    assert '\npassword = " unit \\"test\\" only\\\\s #root \'pw\' \\\\ "\n' in text
+    # Read back with the MySQL rules (filter_plugins/followup_mysql.py, checked against the real MariaDB client in
+    # molecule/mysql): the password exactly.
+    assert F["followup_mysql_option_file_value"](text, "client", "password") == AWKWARD_ROOT_PASSWORD
+    assert F["followup_mysql_option_file_value"](text, "client", "user") == "root"
+
+
+def test_dropin_quotes_a_value_that_would_be_cut_at_a_hash(render):
+    section = parse_cnf(
+        mysql(render, mysql_server_options={"init_connect": "SET NAMES utf8mb4 # x"}).template("followup.cnf.j2")
+    )
+    assert section["init_connect"] == '"SET NAMES utf8mb4 # x"'
+
+
+@pytest.mark.parametrize(
+    ("flavour_file", "service"),
+    [
+        ("Debian-mariadb.yml", "mariadb"),
+        ("Debian-mysql.yml", "mysql"),
+        ("RedHat-mariadb.yml", "mariadb"),
+        ("RedHat-mysql.yml", "mysqld"),
+    ],
+)
+def test_local_fact_names_the_unit_of_flavour_and_os(render, flavour_file, service):
+    assert mysql(render, flavour_file).var("__mysql_services") == [service]
+
+
+@pytest.mark.parametrize(
+    ("bind", "host"),
+    [("10.89.50.21", "10.89.50.21"), ("0.0.0.0", "10.89.50.21"), ("127.0.0.1", "127.0.0.1")],  # noqa: S104
+)
+def test_local_fact_checks_the_port_on_the_address_clients_use(render, bind, host):
+    checks = mysql(render, mysql_bind_address=bind, mysql_port=3307, ansible_host="10.89.50.21").var("__mysql_checks")
+    assert checks == [{"name": "mysql", "type": "tcp", "host": host, "port": 3307}]
+
+
+def test_placeholder_passwords_are_named_by_the_assert(render):
+    renderer = mysql(render, mysql_interface_password="CHANGE-ME", mysql_backup_password="")
+    assert renderer.var("__mysql_secrets | followup_bad_secrets") == [
+        "mysql_backup_password",
+        "mysql_interface_password",
+    ]
+    assert mysql(render).var("__mysql_secrets | followup_bad_secrets") == []

@@ -6,6 +6,7 @@ the container, i.e. a real MongoDB wire-protocol client.
 """
 
 import json
+import shlex
 import textwrap
 from pathlib import Path
 
@@ -163,3 +164,17 @@ def test_local_fact_for_other_roles(host):
     assert fact["uri_options"] == "authSource=cdr&authMechanism=PLAIN"
     seen = host.ansible("setup", "filter=ansible_local", check=False)["ansible_facts"]["ansible_local"]["mongodb"]
     assert seen["engine"] == "ferretdb"
+
+
+def test_local_fact_tells_status_what_to_check(host):
+    """services and checks are what playbooks/status.yml reads: the units must be active and the check must connect."""
+    fact = json.loads(host.file("/etc/ansible/facts.d/mongodb.fact").content_string)
+    assert fact["services"] == ["ferretdb", "postgresql"]
+    # FerretDB binds every address (group_vars/all.yml): clients use the host's own (ansible_host).
+    assert fact["checks"] == [{"name": "mongodb", "type": "tcp", "host": "molecule-mongodb", "port": 27017}]
+    for unit in fact["services"]:
+        assert host.service(unit).is_running, unit
+    for check in fact["checks"]:
+        probe = f"import socket; socket.create_connection(({check['host']!r}, {check['port']}), 5).close()"
+        connect = host.run(f"python3 -c {shlex.quote(probe)}")
+        assert connect.rc == 0, connect.stderr

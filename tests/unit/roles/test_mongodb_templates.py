@@ -143,3 +143,20 @@ def test_client_auth_parameters_per_engine(render):
     auth = mongodb(render).var("__mongodb_client_auth")
     assert auth["ferretdb"] == {"mechanism": "PLAIN", "source": "cdr"}
     assert auth["mongod"] == {"mechanism": "SCRAM-SHA-256", "source": "cdr"}
+
+
+@pytest.mark.parametrize(("engine", "services"), [("ferretdb", ["ferretdb", "postgresql"]), ("mongod", ["mongod"])])
+def test_local_fact_names_the_units_of_the_engine(render, engine, services):
+    assert mongodb(render, mongodb_engine=engine).var("__mongodb_services") == services
+
+
+@pytest.mark.parametrize(("bind", "host"), [("10.89.50.22", "10.89.50.22"), ("0.0.0.0", "10.89.50.22")])  # noqa: S104
+def test_local_fact_checks_the_port_on_the_address_clients_use(render, bind, host):
+    renderer = mongodb(render, mongodb_bind_address=bind, mongodb_port=27018, ansible_host="10.89.50.22")
+    assert renderer.var("__mongodb_checks") == [{"name": "mongodb", "type": "tcp", "host": host, "port": 27018}]
+
+
+def test_placeholder_passwords_are_named_by_the_assert(render):
+    renderer = mongodb(render, mongodb_app_password="CHANGE-ME")
+    assert renderer.var("__mongodb_secrets | followup_bad_secrets") == ["mongodb_app_password"]
+    assert mongodb(render).var("__mongodb_secrets | followup_bad_secrets") == []

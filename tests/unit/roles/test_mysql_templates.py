@@ -198,3 +198,9 @@ def test_placeholder_passwords_are_named_by_the_assert(render):
         "mysql_interface_password",
     ]
     assert mysql(render).var("__mysql_secrets | followup_bad_secrets") == []
+
+
+def test_the_renderer_refuses_an_input_that_role_vars_would_beat(render):
+    """A play would ignore an inventory value of a name set in vars/: the renderer does not pretend otherwise."""
+    with pytest.raises(ValueError, match="__mysql_service: set in roles/mysql/vars/"):
+        mysql(render, __mysql_service="mysqld")

@@ -20,7 +20,7 @@ description:
     quarterly report read it.
   - The scratch instance and its data are removed whatever happens (also when the restore fails); leftovers of a
     drill that was killed are removed before the next one starts.
-  - A failed drill is a result, not an error: the module returns C(drill.result=fail) with the reason.
+  - A failed drill is a result, not an error. The module returns C(drill.result=fail) with the reason.
 version_added: "0.1.0"
 author: followup-ops
 options:

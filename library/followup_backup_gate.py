@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: followup_backup_gate
 short_description: Decide, before any host changes, whether a backup, restore or drill may run
 description:
-  - Runs on the control node. Never fails on a refusal: returns C(refused), one line per reason (empty when the
+  - Runs on the control node. Never fails on a refusal. It returns C(refused), one line per reason (empty when the
     operation may run), as every followup-ops gate does; the play reports it and one task refuses with all reasons.
   - backup refuses a missing or malformed age recipient, an unreachable backup host and too little free disk there
     for the estimated size of the dump.

@@ -17,7 +17,8 @@ description:
     and content checksum on the restored copy the way the backup did and compares them with the manifest.
   - Refuses a target whose databases already hold data unless O(overwrite=true). When the restore into an empty
     target fails, the databases it created are dropped again, so nothing half-restored is left behind.
-  - MySQL point-in-time recovery: with O(until) or O(stop_before), the binary logs shipped since the backup are
+  - >-
+    MySQL point-in-time recovery. With O(until) or O(stop_before), the binary logs shipped since the backup are
     applied with C(mysqlbinlog) from the backup's position up to that time, or up to just before the transaction
     holding that statement.
 version_added: "0.1.0"

@@ -1,0 +1,112 @@
+"""Row counts and content checksums computed from the dump stream itself (module_utils/followup_backup.py)."""
+
+import bson
+import pytest
+from ansible.module_utils.followup_backup import (
+    BackupError,
+    MongoArchiveDigest,
+    MysqlDumpDigest,
+    compare_objects,
+    find_statement_position,
+    mongo_collection_digest,
+)
+from backupkit import MARIADB_DUMP, MYSQL_DUMP, mongo_archive
+
+
+def digest_of(data, chunk=7):
+    digest = MysqlDumpDigest()
+    for i in range(0, len(data), chunk):  # lines cut across chunks on purpose
+        digest.feed(data[i : i + chunk])
+    return digest.finish()
+
+
+def test_mariadb_rows_one_per_line_are_counted_with_strings_that_look_like_separators():
+    found = digest_of(MARIADB_DUMP)
+    assert found["complete"]
+    assert found["objects"]["d1.t"]["rows"] == 3
+    assert found["objects"]["d1.empty"]["rows"] == 0
+    assert found["position"] == {"file": "followup-bin.000001", "pos": 1224, "gtid": "0-1-5"}
+
+
+def test_mysql_rows_on_one_line_are_counted_outside_strings():
+    found = digest_of(MYSQL_DUMP, chunk=5)
+    assert found["objects"]["d1.t"]["rows"] == 3
+    assert found["position"] == {"file": "binlog.000007", "pos": 157}
+    assert found["complete"]
+
+
+def test_the_same_dump_gives_the_same_checksum_whatever_the_chunks_and_a_changed_value_another():
+    one = digest_of(MARIADB_DUMP, chunk=3)["objects"]
+    two = digest_of(MARIADB_DUMP, chunk=4096)["objects"]
+    assert one == two
+    changed = digest_of(MARIADB_DUMP.replace(b"(2,'x", b"(2,'z"))["objects"]
+    assert changed["d1.t"]["rows"] == 3
+    assert changed["d1.t"]["sha256"] != one["d1.t"]["sha256"]
+    assert compare_objects(one, changed) == ["d1.t: content checksum differs"]
+
+
+def test_a_dump_cut_short_is_not_complete():
+    cut = MARIADB_DUMP[: MARIADB_DUMP.index(b"-- Dump completed")]
+    assert digest_of(cut)["complete"] is False
+
+
+def test_compare_names_missing_extra_and_count_differences():
+    want = {"a.x": {"rows": 1, "sha256": "1"}, "a.y": {"rows": 2, "sha256": "2"}}
+    got = {"a.x": {"rows": 3, "sha256": "1"}, "a.z": {"rows": 0, "sha256": "0"}}
+    assert compare_objects(want, got) == [
+        "a.x: rows 1 in the backup, 3 restored",
+        "a.y: in the backup but not restored",
+        "a.z: restored but not in the backup",
+    ]
+
+
+def test_mongo_archive_counts_and_checksums_match_a_read_of_the_collection_in_any_order():
+    calls = [{"_id": i, "phone": "1380000%04d" % i, "result": "answered"} for i in range(50)]
+    archive = mongo_archive({"call_records": calls, "empty": []}, split=3)
+    digest = MongoArchiveDigest()
+    for i in range(0, len(archive), 11):
+        digest.feed(archive[i : i + 11])
+    found = digest.finish()
+    assert found["complete"]
+    assert found["objects"]["cdr.call_records"]["documents"] == 50
+    assert found["objects"]["cdr.empty"] == {"documents": 0, "sha256": "0" * 64}
+    reread = mongo_collection_digest(bson.encode(d) for d in reversed(calls))
+    assert reread == found["objects"]["cdr.call_records"]
+    one_less = mongo_collection_digest(bson.encode(d) for d in calls[1:])
+    assert one_less["sha256"] != reread["sha256"]
+
+
+def test_a_mongo_archive_cut_short_is_not_complete_and_garbage_is_refused():
+    archive = mongo_archive({"call_records": [{"_id": 1}, {"_id": 2}]})
+    digest = MongoArchiveDigest()
+    digest.feed(archive[:-30])
+    assert digest.finish()["complete"] is False
+    with pytest.raises(BackupError, match="not an archive"):
+        MongoArchiveDigest().feed(b"-- MySQL dump")
+
+
+DECODED = """# at 4
+#261201 20:46:23 server id 1  end_log_pos 256 CRC32 0x1 	Start: binlog v 4
+# at 611
+#261201 20:46:23 server id 1  end_log_pos 653 CRC32 0x3465cdea 	GTID 0-1-7 trans
+# at 653
+# at 703
+#Q> DELETE FROM d1.t WHERE id=1
+# at 748
+### DELETE FROM `d1`.`t`
+# at 792
+#261201 20:46:23 server id 1  end_log_pos 823 CRC32 0xfd527e96 	Xid = 178
+COMMIT/*!*/;
+# at 823
+#261201 20:46:24 server id 1  end_log_pos 860 CRC32 0x1 	GTID 0-1-8 trans
+# at 860
+#Q> INSERT INTO d1.t VALUES (9,'x')
+"""
+
+
+def test_the_stop_position_is_the_start_of_the_transaction_holding_the_statement():
+    assert find_statement_position(DECODED, "delete   from d1.t where id=1") == 611
+    assert find_statement_position(DECODED, "INSERT INTO d1.t VALUES (9,'x')") == 823
+    assert find_statement_position(DECODED, "DROP TABLE t") is None
+    with pytest.raises(ValueError):
+        find_statement_position(DECODED, "  ")

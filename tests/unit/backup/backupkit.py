@@ -100,7 +100,7 @@ def mongo_archive(collections, db="cdr", split=1):
 def need(*tools):
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        pytest.skip("needs %s on this machine (apt-get install %s)" % (", ".join(missing), " ".join(missing)))
+        pytest.skip("needs {} on this machine (apt-get install {})".format(", ".join(missing), " ".join(missing)))
 
 
 def age_keypair():

@@ -61,7 +61,7 @@ def test_compare_names_missing_extra_and_count_differences():
 
 
 def test_mongo_archive_counts_and_checksums_match_a_read_of_the_collection_in_any_order():
-    calls = [{"_id": i, "phone": "1380000%04d" % i, "result": "answered"} for i in range(50)]
+    calls = [{"_id": i, "phone": f"1380000{i:04d}", "result": "answered"} for i in range(50)]
     archive = mongo_archive({"call_records": calls, "empty": []}, split=3)
     digest = MongoArchiveDigest()
     for i in range(0, len(archive), 11):

@@ -46,7 +46,7 @@ def upload(store, relpath, data, sha=None, size=None, cut=False):
     if not cut:
         stream = io.BytesIO(stream.getvalue() + trailer(sha or hashlib.sha256(data).hexdigest(), size or len(data)))
     out, err = io.BytesIO(), io.BytesIO()
-    code = serve(store, "put %s" % relpath, stream, out, err)
+    code = serve(store, f"put {relpath}", stream, out, err)
     return code, out.getvalue().decode()
 
 
@@ -75,7 +75,7 @@ def test_a_flipped_byte_a_truncated_archive_and_a_wrong_key_each_fail_clearly(tm
     flipped[len(flipped) // 2] ^= 0x01
     with pytest.raises(BackupError, match="damaged or truncated"):
         restore_to_file(tmp_path, bytes(flipped), keys[0])
-    with pytest.raises(BackupError, match="sha256 .* is not the manifest's"):
+    with pytest.raises(BackupError, match=r"sha256 .* is not the manifest.s"):
         restore_to_file(tmp_path, bytes(flipped), keys[0], expect=result["sha256"])
     with pytest.raises(BackupError, match="damaged or truncated"):
         restore_to_file(tmp_path, stored[: len(stored) - 40], keys[0])

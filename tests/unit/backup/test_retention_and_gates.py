@@ -14,7 +14,7 @@ def daily(days, verified=(), host="mysql1"):
     out = []
     for n in range(days):
         when = NOW - datetime.timedelta(days=n)
-        bid = "mysql-%s-%s" % (host, when.strftime("%Y%m%dT%H%M%SZ"))
+        bid = "mysql-{}-{}".format(host, when.strftime("%Y%m%dT%H%M%SZ"))
         out.append(
             {
                 "id": bid,
@@ -76,10 +76,10 @@ def test_expiry_plan_removes_old_backups_and_their_binlogs_only(tmp_path):
             ("20261201T030000Z", "followup-bin.000006"),
         )
     ):
-        bid = "mysql-mysql1-%s" % stamp
-        archive = write(root, "mysql/mysql1/%s.sql.zst.age" % bid, b"c%d" % n)
+        bid = f"mysql-mysql1-{stamp}"
+        archive = write(root, f"mysql/mysql1/{bid}.sql.zst.age", b"c%d" % n)
         sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-        (root / ("mysql/mysql1/%s.sql.zst.age.sha256" % bid)).write_text("%s %d 2026-12-01T00:00:00Z\n" % (sha, 2))
+        (root / (f"mysql/mysql1/{bid}.sql.zst.age.sha256")).write_text(f"{sha} 2 2026-12-01T00:00:00Z\n")
         manifest = {
             "schema": 1,
             "id": bid,
@@ -94,15 +94,15 @@ def test_expiry_plan_removes_old_backups_and_their_binlogs_only(tmp_path):
             "position": {"file": binlog, "pos": 4},
             "pitr": {},
             "objects": {},
-            "archive": {"path": "mysql/mysql1/%s.sql.zst.age" % bid, "sha256": sha, "bytes": 2},
+            "archive": {"path": f"mysql/mysql1/{bid}.sql.zst.age", "sha256": sha, "bytes": 2},
             "duration_s": 1,
             "throughput_mb_s": 1,
             "encryption": {},
             "compression": {},
         }
-        write(root, "mysql/mysql1/%s.manifest.json" % bid, json.dumps(manifest).encode())
+        write(root, f"mysql/mysql1/{bid}.manifest.json", json.dumps(manifest).encode())
     for n in range(1, 8):
-        write(root, "binlog/mysql1/followup-bin.%06d.zst.age" % n, b"b")
+        write(root, f"binlog/mysql1/followup-bin.{n:06d}.zst.age", b"b")
     catalogue = Store(str(root)).catalogue()
     assert all(e["complete"] for e in catalogue["backups"].values())
     plan = expiry_plan(catalogue, {"daily": 2, "weekly": 0, "monthly": 0, "quarterly": 0})

@@ -465,6 +465,11 @@ MYSQL_REASONS = {
     3024: "the statement ran past its time limit",
     3819: "a CHECK constraint failed",
     4025: "a CHECK constraint failed",
+    1927: "the server killed the connection",
+    2003: "the server cannot be reached",
+    2006: "the server has gone away",
+    2013: "the connection was lost during the statement",
+    2055: "the connection was lost",
 }
 IDENTIFIER_ONLY = frozenset(
     (

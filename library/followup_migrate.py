@@ -443,6 +443,8 @@ def _repair(module, runner, result):
 def run(module, result):
     p = module.params
     check_name("database", p["database"])
+    if p["lock_timeout"] < 0:
+        raise MigrationError("lock_timeout is %d: give the seconds to wait for the lock, 0 or more" % p["lock_timeout"])
     result.update(database=p["database"], state=CLEAN, blocking=None, applied=[], pending=[])
     scripts = None
     if p["migrations_dir"]:

@@ -319,6 +319,12 @@ def test_a_repair_of_a_migration_a_live_run_is_applying_is_refused(monkeypatch, 
     assert not [c for c in fake.calls if c.startswith("repair")]
 
 
+def test_a_negative_lock_timeout_is_refused_before_connecting(monkeypatch, scripts):
+    # GET_LOCK with a negative timeout would wait for ever.
+    result = run(monkeypatch, scripts, FakeRunner(), lock_timeout=-1)
+    assert result["failed"] and result["msg"].startswith("lock_timeout is -1") and not result["_connected"]
+
+
 def test_a_database_name_that_is_not_a_plain_name_is_refused(monkeypatch, scripts):
     result = run(monkeypatch, scripts, FakeRunner(), database="cloud_followup`; DROP")
     assert result["failed"] and "must be letters, digits and underscores" in result["msg"]

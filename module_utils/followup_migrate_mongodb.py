@@ -292,8 +292,8 @@ class MongoRunner(object):
             if time.monotonic() >= deadline:
                 raise MigrationError(
                     "%s: another migration run holds the lock: %s; waited %d s: let it finish, then retry (a killed "
-                    "run's lease ends when its lease runs out, or at once for a run on the same host)"
-                    % (self.database, self._describe(holder), self.lock_timeout),
+                    "run's lease expires %d s after its last renewal, or at once for a run on the same host)"
+                    % (self.database, self._describe(holder), self.lock_timeout, LEASE_SECONDS),
                     IN_PROGRESS,
                 )
             time.sleep(1)

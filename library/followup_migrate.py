@@ -254,7 +254,9 @@ repair:
     repaired_by: Zhang Wei
 """
 
+import os
 import socket
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
@@ -287,21 +289,30 @@ except ImportError:  # pragma: no cover - only outside Ansible (linters loading 
 KINDS = {"mysql": ("sql",), "mongodb": ("yml", "py")}
 
 
-def _runner(module):
-    p = module.params
-    if p["engine"] == "mysql":
+def _requirements(module):
+    """Fail, naming the package, when the engine's driver is missing on the managed host."""
+    if module.params["engine"] == "mysql":
         from ansible.module_utils.followup_db import HAS_PYMYSQL
-        from ansible.module_utils.followup_migrate_mysql import MySQLRunner
 
         if not HAS_PYMYSQL:
             module.fail_json(msg=missing_required_lib("PyMySQL (python3-pymysql)"))
-        return MySQLRunner(p["database"], p, p["lock_timeout"])
-    from ansible.module_utils.followup_migrate_mongodb import HAS_PYMONGO, HAS_YAML, MongoRunner
+        return
+    from ansible.module_utils.followup_migrate_mongodb import HAS_PYMONGO, HAS_YAML
 
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo (python3-pymongo)"))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
+
+
+def _runner(module):
+    p = module.params
+    if p["engine"] == "mysql":
+        from ansible.module_utils.followup_migrate_mysql import MySQLRunner
+
+        return MySQLRunner(p["database"], p, p["lock_timeout"])
+    from ansible.module_utils.followup_migrate_mongodb import MongoRunner
+
     return MongoRunner(p["uri"], p["database"], p["lock_timeout"])
 
 
@@ -501,9 +512,10 @@ def main():
         module.fail_json(
             msg="module_utils/followup_migrations.py or followup_db.py is missing: run from the followup-ops repository"
         )
+    _requirements(module)
     result = {"changed": False}
     try:
-        module.exit_json(**run(module, result))
+        outcome = run(module, result)
     except MigrationError as err:
         if err.state:
             result["state"] = err.state
@@ -511,6 +523,16 @@ def main():
             result["blocking"] = err.blocking
         result["changed"] = bool(result.get("applied")) and not module.check_mode
         module.fail_json(msg=to_native(err), **result)
+    except Exception as err:  # not expected: still one line, and never its text (a driver's may quote row values)
+        frames = traceback.extract_tb(err.__traceback__)
+        where = ("%s:%d" % (os.path.basename(frames[-1].filename), frames[-1].lineno)) if frames else "?"
+        result["changed"] = bool(result.get("applied")) and not module.check_mode
+        module.fail_json(
+            msg="%s: internal error %s at %s (its text is not shown: it may quote row values): check the migration "
+            "state with operation=inspect before retrying" % (module.params["database"], type(err).__name__, where),
+            **result,
+        )
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

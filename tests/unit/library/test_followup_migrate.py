@@ -330,6 +330,24 @@ def test_a_database_name_that_is_not_a_plain_name_is_refused(monkeypatch, script
     assert result["failed"] and "must be letters, digits and underscores" in result["msg"]
 
 
+def test_an_unexpected_error_is_one_line_without_its_text(monkeypatch, scripts):
+    class Broken(FakeRunner):
+        def ensure_history(self):
+            raise KeyError("13800138000")
+
+    result = run(monkeypatch, scripts, Broken())
+    assert result["failed"] and result["msg"].startswith("cloud_followup: internal error KeyError at test_followup_")
+    assert "13800138000" not in result["msg"] and "operation=inspect" in result["msg"]
+
+
+def test_a_missing_driver_is_named(monkeypatch, scripts):
+    from ansible.module_utils import followup_db
+
+    monkeypatch.setattr(followup_db, "HAS_PYMYSQL", False)
+    result = run(monkeypatch, scripts, FakeRunner())
+    assert result["failed"] and "PyMySQL (python3-pymysql)" in result["msg"] and not result["_connected"]
+
+
 # --- the real exit path: Ansible's no_log scrubbing runs ---------------------------------------------------------
 
 

@@ -44,6 +44,8 @@ def _load(path):
 class RoleRenderer:
     def __init__(self, role, vars_files, overrides):
         role_dir = ROLES / role
+        if (role_dir / "filter_plugins").is_dir():  # a role's own filters, which Ansible loads with the role
+            filter_loader.add_directory(str(role_dir / "filter_plugins"))
         role_vars = {}
         for name in ["main.yml", *vars_files]:
             path = role_dir / "vars" / name

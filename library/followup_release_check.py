@@ -9,25 +9,41 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: followup_release_check
-short_description: Verify a follow-up system release against its repository before deploying it
+short_description: Verify a signed follow-up system release before deploying it
 description:
-  - Reads the release repository's C(index.yml), finds the requested release, checks the tarball's sha256 against
-    the index, every member of the tarball, the manifest's required fields and the sha256 of every file against
-    the manifest (see C(docs/releases.md)).
-  - Refuses with C(failed=true) and RV(followup_gate=release) and a one-line message naming the file at fault, so
-    the command line exits 2 before any host is touched.
-  - Without O(version), only reads the index and returns the releases (for status reports).
+  - Verifies first the SSH signature C(index.yml.sig) over the exact bytes of the release repository's
+    C(index.yml) (namespace C(followup-release)) against O(signers), then parses those same bytes, finds the
+    requested release, and streams its tarball once, hashing it while it is read; only when the digest equals the
+    signed index are the manifest (checked strictly, see C(docs/releases.md)) and the sha256 of every file
+    trusted.
+  - Follows the gate contract of C(docs/architecture.md) ("Gates"), so a refusal is not a failure. The module returns
+    C(changed=false) and RV(refused), a list of one-line reasons (empty when the release passes), with the data it
+    could read. It fails only on bad module input or an internal error.
+  - Without O(version), only reads and verifies the signed index (for status reports) and returns RV(releases),
+    RV(newest), RV(signer) and RV(refused).
   - Read-only; runs on the control node (delegated to C(localhost), or in a play on C(localhost)).
 version_added: "0.1.0"
 author: followup-ops
 options:
   repository:
-    description: Path of the release repository on the control node (a directory holding C(index.yml)).
+    description:
+      - Path of the release repository on the control node (a directory holding C(index.yml), C(index.yml.sig) and
+        the tarballs).
     type: path
+    required: true
+  signers:
+    description:
+      - The allowed signers of release indexes, as allowed_signers lines of ssh-keygen(1)
+        (C(<principal> namespaces="followup-release" ssh-ed25519 AAAA... [comment])), normally the inventory's
+        C(followup_release_signers).
+      - An empty list, a C(CHANGE-ME) placeholder, a line that is not an allowed_signers entry or one whose
+        namespaces are not restricted to C(followup-release) is a refusal.
+    type: list
+    elements: raw
     required: true
   version:
     description:
-      - Release to verify, C(MAJOR.MINOR.PATCH). When omitted, the index is read and nothing else is checked.
+      - Release to verify, C(MAJOR.MINOR.PATCH). When omitted, only the signed index is read.
     type: str
 attributes:
   check_mode:
@@ -37,8 +53,12 @@ attributes:
     support: none
   platform:
     platforms: posix
+requirements:
+  - PyYAML
+  - ssh-keygen of OpenSSH 8.2 or newer on the control node
 notes:
-  - The same verification code (C(module_utils/followup_release.py)) serves the command line.
+  - The same verification code (C(module_utils/followup_release.py), C(module_utils/followup_sshsig.py)) serves the
+    install's action plugin and the command line.
 seealso:
   - module: followup_release_install
 """
@@ -47,97 +67,129 @@ EXAMPLES = r"""
 - name: Verify release 1.1.0 before anything is deployed
   followup_release_check:
     repository: /srv/followup-ops/releases
+    signers: "{{ followup_release_signers }}"
     version: 1.1.0
-  register: __followup_release
+  register: __followup_release_gate
 
-- name: List the releases of the lab repository
+- name: List the releases of the signed lab repository
   followup_release_check:
-    repository: "{{ playbook_dir }}/../build/releases"
+    repository: "{{ followup_release_repository }}"
+    signers: "{{ followup_release_signers | default([]) }}"
 """
 
 RETURN = r"""
+refused:
+  description: One-line reasons the gate refuses the release; empty when it passes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/srv/followup-ops/releases/index.yml is signed by a key that is not in followup_release_signers: refused"]
 release:
-  description: The index entry of the verified release.
+  description: The signed index entry of the verified release.
   returned: when version is given and the release passed
   type: dict
   sample:
     version: 1.1.0
     release_date: "2026-05-18"
     file: followup-1.1.0.tar.gz
-    sha256: 3b1f...
+    sha256: 064c1826d5f1e27dd9613da3b7549d4c0e00c1be4c9eca8024c27a7d39bc3082
     path: /srv/followup-ops/releases/followup-1.1.0.tar.gz
 components:
-  description: Per component, the start command, port and health check from the manifest.
+  description: Per component, the start command, port and health check from the verified manifest (for display).
   returned: when version is given and the release passed
   type: dict
   sample: {app: {start: /usr/bin/python3 -m followup_app, port: 8080, health: {type: http, path: /health}}}
 migrations:
-  description: The manifest's migrations, per engine and database.
+  description: The verified manifest's migrations, per engine and database, in apply order.
   returned: when version is given and the release passed
   type: dict
   sample: {mysql: {cloud_followup: [V001__create_core_tables.sql]}, mongodb: {cdr: [V001__create_collections.yml]}}
 releases:
-  description: Every release in the index, oldest first.
-  returned: always, unless the index itself is unreadable
+  description: Every release in the signed index, oldest first; empty when the index could not be verified.
+  returned: always
   type: list
   elements: dict
   sample: [{version: 1.0.0, release_date: "2026-02-02"}, {version: 1.1.0, release_date: "2026-05-18"}]
 newest:
-  description: The newest release in the index.
-  returned: always, unless the index itself is unreadable
+  description: The newest release in the signed index; null when the index could not be verified.
+  returned: always
   type: dict
   sample: {version: 1.2.0, release_date: "2026-09-07"}
-followup_gate:
-  description: C(release) when the gate refused; the command line exits 2 on it.
-  returned: on refusal
-  type: str
-  sample: release
+signer:
+  description: Who signed the index (the principal of its allowed_signers line, and the key); null when unverified.
+  returned: always
+  type: dict
+  sample: {principal: release@vendor.example, key: "ED25519 key SHA256:V0+SopiNdbGpWRzPTrpyV+3v2FdBsHnj+Ie02Tm/T0Y"}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    from ansible.module_utils.followup_release import HAS_YAML, ReleaseError, check_release, read_index
-except ImportError:  # pragma: no cover
-    HAS_YAML = False
+    from ansible.module_utils.followup_release import (
+        HAS_YAML,
+        INDEX,
+        ReleaseError,
+        find_release,
+        read_signed_index,
+        verify_tarball,
+    )
+except ImportError:  # pragma: no cover - only when module_utils/ is not on the module_utils path
+    HAS_YAML = None
 
 
 def _public(entry):
     return {k: entry[k] for k in ("version", "release_date", "file", "sha256")}
 
 
-def run(module):
-    repository = module.params["repository"]
-    version = module.params["version"]
+def run(params):
+    """The gate: a result dict with `refused` (empty when the release passes) and the data that was verified."""
+    repository = params["repository"]
+    version = params["version"]
+    result = {"changed": False, "refused": [], "releases": [], "newest": None, "signer": None}
     try:
-        if version is None:
-            releases = read_index(repository)
-            return {"changed": False, "releases": [_public(r) for r in releases], "newest": _public(releases[-1])}
-        entry, manifest, releases = check_release(repository, version)
+        releases, signer = read_signed_index(repository, params["signers"])
     except ReleaseError as err:
-        module.fail_json(msg=str(err), followup_gate="release")
-    return {
-        "changed": False,
-        "release": dict(_public(entry), path=entry["path"]),
-        "components": {name: dict(comp) for name, comp in manifest["components"].items()},
-        "migrations": manifest["migrations"],
-        "releases": [_public(r) for r in releases],
-        "newest": _public(releases[-1]),
-        "msg": "release %s verified: %d files match the manifest" % (version, len(manifest["files"])),
-    }
+        result["refused"].append(str(err))
+        return result
+    result.update(releases=[_public(r) for r in releases], newest=_public(releases[-1]), signer=signer)
+    if version is None:
+        result["msg"] = "release index signed by %s: %d releases" % (signer["principal"], len(releases))
+        return result
+    try:
+        entry = find_release(releases, version, "%s/%s" % (repository.rstrip("/"), INDEX))
+        manifest = verify_tarball(entry["path"], entry["sha256"], entry["version"])
+        if manifest["release_date"] != entry["release_date"]:
+            raise ReleaseError(
+                "%s: manifest release_date %s differs from the signed index.yml (%s)"
+                % (entry["file"], manifest["release_date"], entry["release_date"])
+            )
+    except ReleaseError as err:
+        result["refused"].append(str(err))
+        return result
+    result.update(
+        release=dict(_public(entry), path=entry["path"]),
+        components=manifest["components"],
+        migrations=manifest["migrations"],
+        msg="release %s verified: index signed by %s, %d files match the manifest"
+        % (version, signer["principal"], len(manifest["files"])),
+    )
+    return result
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             repository=dict(type="path", required=True),
+            signers=dict(type="list", elements="raw", required=True),
             version=dict(type="str"),
         ),
         supports_check_mode=True,
     )
+    if HAS_YAML is None:
+        module.fail_json(msg="module_utils/followup_release.py is not on the module_utils path (see ansible.cfg)")
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
-    module.exit_json(**run(module))
+    module.exit_json(**run(module.params))
 
 
 if __name__ == "__main__":

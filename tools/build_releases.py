@@ -2,11 +2,16 @@
 """构建随访系统替身的发布包 Build the stand-in follow-up releases reproducibly (docs/releases.md).
 
     python3 tools/build_releases.py [--source standin] [--output build/releases] [--only VERSION]
+                                    [--sign-key .lab/release-key [--signers-file FILE] [--principal NAME]]
 
 Reads <source>/releases.yml and writes <output>/followup-<version>.tar.gz for each release plus <output>/index.yml.
 The same source gives byte-identical tarballs: sorted entries, uid/gid 0, no owner names, modes 0644/0755,
 every mtime at the release date 00:00 UTC, gzip header mtime 0, no __pycache__ or *.pyc.
-Exit 0 when built, 1 with a one-line error on a bad catalogue or source tree.
+With --sign-key, signs index.yml as the vendor does (ssh-keygen -Y sign -n followup-release, into index.yml.sig),
+making the ed25519 key (0600) when it is missing, and with --signers-file writes the allowed_signers line of that
+key as the inventory variable followup_release_signers. Without it, index.yml stays unsigned (and a stale
+index.yml.sig is removed): the release gate refuses an unsigned index.
+Exit 0 when built, 1 with a one-line error on a bad catalogue, source tree or key.
 """
 
 import argparse
@@ -16,18 +21,32 @@ import hashlib
 import io
 import os
 import re
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import ansible.module_utils
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The release format's own rules (module_utils/followup_release.py): one migration name pattern, one signature
+# namespace, one version pattern for the whole repository.
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+from ansible.module_utils.followup_release import (  # noqa: E402
+    MIGRATION_EXTENSIONS,
+    MIGRATION_RE,
+    NAMESPACE,
+    SIGNATURE,
+    SIGNERS_VAR,
+    VERSION_RE,
+)
+from ansible.module_utils.followup_sshsig import SignatureError, check_signers, sign, verify  # noqa: E402
+
 COMPONENTS = ("app", "fep", "voice")
 DATABASES = (("mysql", "cloud_followup"), ("mysql", "interface_data"), ("mongodb", "cdr"))
-MIGRATION_EXT = {"mysql": (".sql",), "mongodb": (".yml", ".py")}
-MIGRATION_NAME = re.compile(r"V(\d{3,})__([A-Za-z0-9_]+)\.([a-z]+)")
-VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+LAB_PRINCIPAL = "lab-release@followup-ops.lab"
 PACKAGE_RE = re.compile(r"[a-z_][a-z0-9_]*")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
@@ -39,7 +58,7 @@ class BuildError(Exception):
 
 
 def version_key(version):
-    return tuple(int(part) for part in VERSION_RE.fullmatch(version).groups())
+    return tuple(int(part) for part in VERSION_RE.match(version).groups())
 
 
 def load_catalogue(source):
@@ -81,7 +100,7 @@ def load_catalogue(source):
         if not isinstance(release, dict):
             raise BuildError(f"{where} must be a mapping")
         version = release.get("version")
-        if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        if not isinstance(version, str) or not VERSION_RE.match(version):
             raise BuildError(f"{where}.version must be MAJOR.MINOR.PATCH (quote it)")
         if version in seen:
             raise BuildError(f"{where}: version {version} appears twice")
@@ -122,9 +141,10 @@ def scan_migrations(source):
             for entry in sorted(folder.iterdir()):
                 if entry.name in SKIP_DIRS or entry.name.endswith(SKIP_SUFFIXES):
                     continue
-                match = MIGRATION_NAME.fullmatch(entry.name)
-                if not entry.is_file() or not match or f".{match.group(3)}" not in MIGRATION_EXT[engine]:
-                    raise BuildError(f"{entry}: not a migration name V<NNN>__<description>.{MIGRATION_EXT[engine]}")
+                match = MIGRATION_RE.match(entry.name)
+                if not entry.is_file() or not match or match.group(3) not in MIGRATION_EXTENSIONS[engine]:
+                    extensions = "|".join(MIGRATION_EXTENSIONS[engine])
+                    raise BuildError(f"{entry}: not a migration name V<NNN>__<description>.<{extensions}>")
                 number = int(match.group(1))
                 if number in versions:
                     raise BuildError(f"{entry}: version {number} already used by {versions[number]}")
@@ -312,7 +332,73 @@ def index_bytes(catalogue, output):
     return ("# 随访系统替身发布仓库索引 Stand-in release repository index (generated)\n" + text).encode("utf-8")
 
 
-def build(source, output, only=None, out=None):
+def ensure_key(path):
+    """The lab's release signing key at PATH (ed25519, 0600), made when it is missing."""
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise BuildError(f"{path}: a signing key must be readable by its owner only (chmod 600 {path})")
+        return path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "followup-ops lab release key", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"{path}: ssh-keygen could not make the key: {' '.join(proc.stderr.split())}")
+    os.chmod(path, 0o600)
+    return path
+
+
+def signer_line(key, principal):
+    """The allowed_signers line of KEY's public half, restricted to the release namespace."""
+    proc = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=False)
+    fields = proc.stdout.split()
+    if proc.returncode != 0 or len(fields) < 2:
+        raise BuildError(f"{key}: not a readable private key ({' '.join(proc.stderr.split()) or 'no public key'})")
+    line = f'{principal} namespaces="{NAMESPACE}" {fields[0]} {fields[1]} followup-ops lab release key'
+    try:
+        check_signers([line], NAMESPACE, SIGNERS_VAR)
+    except SignatureError as exc:
+        raise BuildError(str(exc)) from None
+    return line
+
+
+def sign_index(output, key, principal):
+    """Sign the exact bytes of output/index.yml into output/index.yml.sig; return the signer's line."""
+    line = signer_line(key, principal)
+    data = (output / "index.yml").read_bytes()
+    try:
+        signature = sign(data, str(key), NAMESPACE)
+        verify(data, signature, [line], NAMESPACE, SIGNERS_VAR, "index.yml")
+    except SignatureError as exc:
+        raise BuildError(str(exc)) from None
+    _write_atomic(output / SIGNATURE, signature)
+    return line
+
+
+def signers_bytes(line, key):
+    """The group_vars file with SIGNERS_VAR: the line as a folded scalar (lines under 100 columns, lint-clean)."""
+    rows, row = [], ""
+    for word in line.split():
+        if row and len(row) + 1 + len(word) > 96:
+            rows.append(row)
+            row = word
+        else:
+            row = f"{row} {word}" if row else word
+    rows.append(row)
+    text = f"{SIGNERS_VAR}:\n  - >-\n" + "".join(f"    {r}\n" for r in rows)
+    if yaml.safe_load(text) != {SIGNERS_VAR: [" ".join(line.split())]}:
+        raise BuildError(f"the signer line {line!r} cannot be written as YAML")
+    return (
+        f"# Written by `make releases` (tools/build_releases.py) from the public half of {key}: who may sign the\n"
+        "# lab's release index. Not committed: each machine makes its own lab release key. Production inventories\n"
+        "# list the vendor's release key in group_vars/all/followup.yml instead.\n" + text
+    ).encode("utf-8")
+
+
+def build(source, output, only=None, out=None, sign_key=None, signers_file=None, principal=LAB_PRINCIPAL):
     out = out or sys.stdout
     catalogue = load_catalogue(source)
     available = scan_migrations(source)
@@ -331,6 +417,16 @@ def build(source, output, only=None, out=None):
         _write_atomic(output / filename, data)
         print(f"{filename} sha256={hashlib.sha256(data).hexdigest()} files={count}", file=out)
     _write_atomic(output / "index.yml", index_bytes(catalogue, output))
+    if sign_key is None:
+        (output / SIGNATURE).unlink(missing_ok=True)
+        print("build_releases: index.yml is not signed: the release gate refuses it (use --sign-key)", file=sys.stderr)
+        return built
+    line = sign_index(output, ensure_key(sign_key), principal)
+    print(f"{SIGNATURE} signed by {principal}", file=out)
+    if signers_file is not None:
+        signers_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(signers_file, signers_bytes(line, sign_key))
+        print(f"{signers_file}: {SIGNERS_VAR} written", file=out)
     return built
 
 
@@ -339,9 +435,14 @@ def main(argv=None):
     parser.add_argument("--source", type=Path, default=REPO / "standin", help="stand-in source tree (standin)")
     parser.add_argument("--output", type=Path, default=REPO / "build" / "releases", help="release repository")
     parser.add_argument("--only", metavar="VERSION", help="build only this release (index.yml lists all present)")
+    parser.add_argument("--sign-key", type=Path, help="sign index.yml with this ed25519 key (made when missing)")
+    parser.add_argument("--signers-file", type=Path, help=f"write {SIGNERS_VAR} for the key to this group_vars file")
+    parser.add_argument("--principal", default=LAB_PRINCIPAL, help=f"signer name (default {LAB_PRINCIPAL})")
     args = parser.parse_args(argv)
+    if args.signers_file is not None and args.sign_key is None:
+        parser.error("--signers-file needs --sign-key")
     try:
-        build(args.source, args.output, args.only)
+        build(args.source, args.output, args.only, None, args.sign_key, args.signers_file, args.principal)
     except BuildError as exc:
         print(f"build_releases: error: {exc}", file=sys.stderr)
         return 1

@@ -188,3 +188,50 @@ def test_bad_catalogue_is_refused_with_one_line(tmp_path, capsys, edit, words):
 def test_unknown_only_version_is_refused(tmp_path, capsys):
     assert build_releases.main(["--source", str(STANDIN), "--output", str(tmp_path), "--only", "9.9.9"]) == 1
     assert "known: 1.0.0, 1.1.0, 1.2.0" in capsys.readouterr().err
+
+
+def test_the_builder_uses_the_one_migration_name_pattern_of_the_release_format():
+    from ansible.module_utils import followup_release
+
+    assert build_releases.MIGRATION_RE is followup_release.MIGRATION_RE
+    assert build_releases.VERSION_RE.match("1.0.0") and not build_releases.VERSION_RE.match("1.0.0\n")
+
+
+def test_a_signed_build_passes_the_release_gate_with_the_signers_it_writes(tmp_path, capsys):
+    key = tmp_path / "lab" / "release-key"
+    signers_file = tmp_path / "inventory" / "release_signers.yml"
+    output = tmp_path / "releases"
+    argv = ["--source", str(STANDIN), "--output", str(output), "--sign-key", str(key), "--signers-file"]
+    assert build_releases.main([*argv, str(signers_file)]) == 0
+    assert oct(key.stat().st_mode)[-3:] == "600" and oct(key.parent.stat().st_mode)[-3:] == "700"
+    assert "index.yml.sig signed by lab-release@followup-ops.lab" in capsys.readouterr().out
+    from ansible.module_utils.followup_release import check_release
+
+    listed = yaml.safe_load(signers_file.read_text())["followup_release_signers"]
+    assert len(listed) == 1 and listed[0].startswith('lab-release@followup-ops.lab namespaces="followup-release" ')
+    entry, manifest, releases, signer = check_release(str(output), listed, "1.2.0")
+    assert entry["file"] == "followup-1.2.0.tar.gz"
+    assert signer["principal"] == "lab-release@followup-ops.lab" and manifest["version"] == "1.2.0"
+    assert [r["version"] for r in releases] == ["1.0.0", "1.1.0", "1.2.0"]
+    first_key = key.read_bytes()
+    assert build_releases.main([*argv, str(signers_file)]) == 0
+    assert key.read_bytes() == first_key, "an existing key is kept"
+
+
+def test_an_unsigned_build_removes_a_stale_signature(tmp_path, capsys):
+    key = tmp_path / "release-key"
+    argv = ["--source", str(STANDIN), "--output", str(tmp_path / "out"), "--only", "1.0.0"]
+    assert build_releases.main([*argv, "--sign-key", str(key)]) == 0
+    assert (tmp_path / "out" / "index.yml.sig").is_file()
+    assert build_releases.main(argv) == 0
+    assert not (tmp_path / "out" / "index.yml.sig").exists()
+    assert "index.yml is not signed: the release gate refuses it" in capsys.readouterr().err
+
+
+def test_a_signing_key_readable_by_others_is_refused(tmp_path, capsys):
+    key = tmp_path / "release-key"
+    argv = ["--source", str(STANDIN), "--output", str(tmp_path / "out"), "--only", "1.0.0", "--sign-key", str(key)]
+    assert build_releases.main(argv) == 0
+    key.chmod(0o644)
+    assert build_releases.main(argv) == 1
+    assert "readable by its owner only (chmod 600" in capsys.readouterr().err

@@ -51,10 +51,55 @@ def test_settings_file_is_readable_by_the_service_only(host):
 
 def test_unit_runs_the_manifest_command_as_the_service_account_sandboxed(host):
     unit = host.file("/etc/systemd/system/followup-voice.service").content_string
-    assert f"ExecStart={manifest('1.1.0')['components']['voice']['start']}" in unit
+    assert "ExecStart" not in unit, "the start command comes only from the signed manifest, through the drop-in"
     assert "User=followup" in unit and f"WorkingDirectory={ROOT}/current" in unit
-    assert "ProtectSystem=strict" in unit and "NoNewPrivileges=yes" in unit
     assert f"EnvironmentFile={ROOT}/shared/voice.env" in unit
+    for line in (
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "SystemCallFilter=@system-service",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "ProtectClock=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectHostname=yes",
+        "UMask=0027",
+    ):
+        assert f"\n{line}\n" in unit, line
+
+
+def test_the_start_command_is_the_signed_manifests_and_systemd_runs_it(host):
+    start = manifest("1.1.0")["components"]["voice"]["start"]
+    dropin = host.file("/etc/systemd/system/followup-voice.service.d/start.conf")
+    assert dropin.user == "root" and dropin.mode == 0o644
+    assert dropin.content_string.endswith(f"[Service]\nExecStart=\nExecStart={start}\n")
+    sha = hashlib.sha256((REPO / "followup-1.1.0.tar.gz").read_bytes()).hexdigest()
+    assert f"release 1.1.0\n# (tarball sha256 {sha})" in dropin.content_string
+    shown = host.check_output("systemctl show followup-voice -p ExecStart --value")
+    assert f"path={start.split()[0]} ; argv[]={start} ;" in shown
+    verify = host.run("systemd-analyze verify /etc/systemd/system/followup-voice.service")
+    assert verify.rc == 0, verify.stderr
+
+
+def test_the_ip_access_list_holds_the_peers_and_the_listen_address(host):
+    unit = host.file("/etc/systemd/system/followup-voice.service").content_string
+    assert "\nIPAddressDeny=any\nIPAddressAllow=localhost 192.0.2.10 192.0.2.128/25 127.0.0.1\n" in unit
+    shown = host.check_output("systemctl show followup-voice -p IPAddressDeny -p IPAddressAllow")
+    deny = next(line for line in shown.splitlines() if line.startswith("IPAddressDeny="))
+    assert set(deny.split("=", 1)[1].split()) == {"0.0.0.0/0", "::/0"}
+    assert "192.0.2.128/25" in shown and "192.0.2.10/32" in shown and "127.0.0.0/8" in shown
+
+
+def test_the_local_fact_names_the_service_and_its_health_check(host):
+    fact = json.loads(host.file("/etc/ansible/facts.d/followup_component_voice.fact").content_string)
+    assert fact == {
+        "component": "voice",
+        "root": ROOT,
+        "unit": "followup-voice",
+        "listen": "127.0.0.1:8090",
+        "services": ["followup-voice"],
+        "checks": [{"name": "followup-voice", "type": "http", "host": "127.0.0.1", "port": 8090, "path": "/health"}],
+    }
 
 
 def test_service_account_cannot_log_in(host):

@@ -2,6 +2,7 @@
 existing data): the service, its health, the schema history in both databases, and the migrated data."""
 
 import json
+import socket
 import tarfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def migrations(version, engine, database):
 
 def test_the_application_runs_release_1_1_0_and_is_healthy(host):
     assert host.service("followup-app").is_running and host.service("followup-app").is_enabled
-    health = json.loads(host.check_output("curl -fsS http://127.0.0.1:8080/health"))
+    health = json.loads(host.check_output("curl -fsS http://10.89.61.12:8080/health"))
     assert health["status"] == "UP" and health["version"] == "1.1.0"
     assert health["checks"] == {"mysql": "UP", "mongodb": "UP"}
     assert host.file("/opt/followup/app/current").linked_to == "/opt/followup/app/releases/1.1.0"
@@ -67,3 +68,49 @@ def test_settings_hold_the_passwords_but_no_command_line_does(host):
     assert env.mode == 0o640 and env.group == "followup"
     assert env.contains("FOLLOWUP_MYSQL_PASSWORD=")
     assert "molecule-test-only" not in host.check_output("ps -eo args")
+
+
+def test_the_application_listens_on_its_own_address_only(host):
+    listening = host.check_output("ss -Htln 'sport = :8080'")
+    assert "10.89.61.12:8080" in listening and "0.0.0.0:8080" not in listening and "*:8080" not in listening
+
+
+def test_no_host_but_its_clients_reaches_the_plain_http_port():
+    """From the control node (10.89.61.1, not a front-end server) the port does not answer: the IP access list
+    drops the packets, so there is no way around the front-end's TLS."""
+    with socket.socket() as probe:
+        probe.settimeout(3)
+        try:
+            probe.connect(("10.89.61.12", 8080))
+        except OSError:
+            return
+    raise AssertionError("the control node reached the application's plain-HTTP port")
+
+
+def test_the_service_runs_sandboxed_with_the_signed_start_command(host):
+    shown = host.check_output(
+        "systemctl show followup-app -p ExecStart -p CapabilityBoundingSet -p SystemCallFilter -p UMask "
+        "-p ProtectClock -p ProtectHostname -p IPAddressDeny"
+    )
+    assert "argv[]=/usr/bin/python3 -m followup_app ;" in shown
+    assert "CapabilityBoundingSet=\n" in shown + "\n" and "UMask=0027" in shown and "ProtectClock=yes" in shown
+    deny = next(line for line in shown.splitlines() if line.startswith("IPAddressDeny="))
+    assert set(deny.split("=", 1)[1].split()) == {"0.0.0.0/0", "::/0"} and "SystemCallFilter=" in shown
+    unit = host.file("/etc/systemd/system/followup-app.service").content_string
+    assert "ExecStart" not in unit
+    assert "IPAddressAllow=localhost 10.89.61.21 10.89.61.22 10.89.61.12" in unit
+
+
+def test_the_local_fact_names_the_service_and_its_health_check(host):
+    fact = json.loads(host.file("/etc/ansible/facts.d/followup_component_app.fact").content_string)
+    assert fact["services"] == ["followup-app"] and fact["listen"] == "10.89.61.12:8080"
+    assert fact["checks"] == [
+        {"name": "followup-app", "type": "http", "host": "10.89.61.12", "port": 8080, "path": "/health"}
+    ]
+
+
+def test_the_release_carries_exactly_the_migrations_its_manifest_lists(host):
+    for engine, databases in (("mysql", ("cloud_followup", "interface_data")), ("mongodb", ("cdr",))):
+        for database in databases:
+            folder = f"/opt/followup/app/releases/1.1.0/migrations/{engine}/{database}"
+            assert sorted(host.file(folder).listdir()) == migrations("1.1.0", engine, database)

@@ -2,6 +2,7 @@
 redirects to HTTPS, and the interface service moves records between interface_data and the application."""
 
 import json
+import socket
 import time
 
 testinfra_hosts = ["ansible://molecule-fep"]
@@ -65,3 +66,45 @@ def test_the_interface_service_moves_a_his_record_to_the_application(host):
     assert patient["his_patient_id"] == "HIS-MOLECULE-1"
     health = json.loads(host.check_output("curl -fsS http://127.0.0.1:8081/health"))
     assert health["status"] == "UP" and health["checks"] == {"interface_data": "UP", "app": "UP"}
+
+
+def test_the_interface_service_listens_on_loopback_only(host):
+    listening = host.check_output("ss -Htln 'sport = :8081'")
+    assert "127.0.0.1:8081" in listening and "0.0.0.0:8081" not in listening and "*:8081" not in listening
+
+
+def refused_from_the_control_node(address, port):
+    with socket.socket() as probe:
+        probe.settimeout(3)
+        try:
+            probe.connect((address, port))
+        except OSError:
+            return True
+    return False
+
+
+def test_only_the_front_end_reaches_the_applications_plain_http_port(host):
+    assert host.run("curl -fsS -m 5 -o /dev/null http://10.89.63.12:8080/health").rc == 0
+    assert refused_from_the_control_node("10.89.63.12", 8080), "the control node reached the app around TLS"
+    assert refused_from_the_control_node("10.89.63.11", 8081), "the interface service answers on the network"
+    assert not refused_from_the_control_node("10.89.63.11", 443), "nginx must serve HTTPS on the network"
+
+
+def test_the_local_facts_name_the_services_and_their_checks(host):
+    nginx = json.loads(host.file("/etc/ansible/facts.d/followup_fep.fact").content_string)
+    assert nginx == {
+        "services": ["nginx"],
+        "checks": [{"name": "nginx", "type": "tcp", "host": "10.89.63.11", "port": 443}],
+        "server_name": "followup.molecule.internal",
+        "tls_certificate": "/etc/nginx/tls/followup.crt",
+    }
+    interface = json.loads(host.file("/etc/ansible/facts.d/followup_component_fep.fact").content_string)
+    assert interface["services"] == ["followup-fep"] and interface["listen"] == "127.0.0.1:8081"
+    assert interface["checks"] == [
+        {"name": "followup-fep", "type": "http", "host": "127.0.0.1", "port": 8081, "path": "/health"}
+    ]
+
+
+def test_the_certificate_names_the_front_ends_address(host):
+    text = host.check_output("openssl x509 -in /etc/nginx/tls/followup.crt -noout -ext subjectAltName")
+    assert "IP Address:10.89.63.11" in text and "DNS:followup.molecule.internal" in text

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from followup_ops import __version__
-from followup_ops.commands import deploy, lab, status
+from followup_ops.commands import deploy, lab, migrations, status
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
@@ -36,6 +36,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"followup-ops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     lab.register(sub)
+    migrations.register(sub)
     for command in COMMANDS:
         command.register(sub)
     return parser

@@ -18,6 +18,9 @@ COMMANDS = [
     ["lab", "seed"],
     ["lab", "smoke"],
     ["deploy"],
+    ["migrations"],
+    ["migrations", "status"],
+    ["migrations", "repair"],
     ["status"],
 ]
 

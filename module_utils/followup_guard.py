@@ -31,7 +31,7 @@ PROTECTED = (
     # what the release gate verified, what the install reads, and where it reads it from
     re.compile(r"\Afollowup_release"),
     re.compile(r"\Afollowup_component_"),
-    re.compile(r"\Afollowup_(app|fep|voice)_release\Z"),
+    re.compile(r"\Afollowup_(app|fep|voice)_release"),
     # who may sign releases and approvals: only the inventory says so
     re.compile(r"_signers\Z"),
     # where the inventory is: trust anchors are read relative to it

@@ -14,6 +14,8 @@ from ansible.module_utils import followup_guard as guard
         "followup_component_release",
         "followup_component_name",
         "followup_app_release",
+        "followup_app_release_version",
+        "followup_voice_release",
         "__followup_component_manifest",
         "_anything",
         "inventory_dir",

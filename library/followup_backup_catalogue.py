@@ -74,6 +74,15 @@ binlogs:
   description: Source host -> shipped binary logs (name, path, bytes, sha256, stored_at), in sequence order.
   returned: action list
   type: dict
+rows:
+  description: Backup id -> what `followup-ops backup list` shows (engine, host, method, time, age_days, bytes,
+    tier, verification, verified_at, pitr, complete).
+  returned: action list
+  type: dict
+binlog_summary:
+  description: Source host -> {count, bytes, newest, newest_stored_at} of its shipped binary logs.
+  returned: action list
+  type: dict
 free_bytes:
   description: Free space of the store's file system.
   returned: always
@@ -87,6 +96,8 @@ expired:
   returned: action expire
   type: dict
 """
+
+import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -107,6 +118,42 @@ def brief(catalogue):
         entry["manifest"] = manifest
         entry["drills"] = [dict((k, v) for k, v in d.items() if k != "objects") for d in entry.get("drills", [])]
     return catalogue
+
+
+def list_rows(catalogue, now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    rows = {}
+    for bid, entry in catalogue["backups"].items():
+        when = datetime.datetime.strptime(entry["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        manifest = entry.get("manifest") or {}
+        rows[bid] = {
+            "engine": entry["engine"],
+            "host": entry["host"],
+            "method": entry["method"],
+            "time": entry["time"],
+            "age_days": round((now - when).total_seconds() / 86400, 1),
+            "bytes": entry.get("bytes") or 0,
+            "tier": entry.get("tier") or "expiring",
+            "verification": entry.get("verification"),
+            "verified_at": entry.get("verified_at"),
+            "complete": entry.get("complete"),
+            "pitr": (manifest.get("pitr") or {}).get("possible", False),
+            "duration_s": manifest.get("duration_s"),
+            "throughput_mb_s": manifest.get("throughput_mb_s"),
+        }
+    return rows
+
+
+def binlog_summary(catalogue):
+    out = {}
+    for host, logs in catalogue["binlogs"].items():
+        out[host] = {
+            "count": len(logs),
+            "bytes": sum(b["bytes"] for b in logs),
+            "newest": logs[-1]["name"] if logs else None,
+            "newest_stored_at": logs[-1]["stored_at"] if logs else None,
+        }
+    return out
 
 
 def main():
@@ -139,9 +186,17 @@ def main():
         module.fail_json(msg=to_native(err))
     except (OSError, ValueError) as err:
         module.fail_json(msg="reading the store %s failed: %s" % (p["store_dir"], to_native(err)))
+    rows = list_rows(catalogue)
     if p["brief"]:
         catalogue = brief(catalogue)
-    module.exit_json(changed=False, backups=catalogue["backups"], binlogs=catalogue["binlogs"], free_bytes=free)
+    module.exit_json(
+        changed=False,
+        backups=catalogue["backups"],
+        binlogs=catalogue["binlogs"],
+        rows=rows,
+        binlog_summary=binlog_summary(catalogue),
+        free_bytes=free,
+    )
 
 
 if __name__ == "__main__":

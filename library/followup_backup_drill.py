@@ -96,6 +96,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+finding:
+  description: The drill as a finding for reports (control backup-drill, status pass or fail, title, expected,
+    actual, evidence).
+  returned: always
+  type: dict
 drill:
   description: The drill's record (backup_id, engine, source_host, started_at, finished_at, duration_s, result
     pass|fail, error, restore with load_s / verify_s / throughput_mb_s, objects_compared, differences, scratch,
@@ -149,6 +154,28 @@ def write_record(store, relpath, record, owner):
         os.chown(path, entry.pw_uid, entry.pw_gid)
     except KeyError:
         pass
+
+
+def finding_of(record, host):
+    passed = record["result"] == "pass"
+    restore = record.get("restore") or {}
+    return {
+        "control": "backup-drill",
+        "host": host,
+        "status": "pass" if passed else "fail",
+        "title": "恢复演练 restore drill (%s)" % record["engine"],
+        "expected": "every table or collection of %s restored with the manifest's row count and checksum"
+        % record["backup_id"],
+        "actual": (
+            "%d objects equal to the manifest; restored in %ss, verified in %ss"
+            % (record.get("objects_compared", 0), restore.get("load_s"), restore.get("verify_s"))
+            if passed
+            else record.get("error", "failed")
+        ),
+        "evidence": record.get("record") or record["backup_id"],
+        "backup_id": record["backup_id"],
+        "duration_s": record.get("duration_s"),
+    }
 
 
 def main():
@@ -242,7 +269,7 @@ def main():
             % (record["result"], relpath, to_native(err)),
             drill=record,
         )
-    module.exit_json(changed=True, drill=record)
+    module.exit_json(changed=True, drill=record, finding=finding_of(record, os.uname()[1]))
 
 
 if __name__ == "__main__":

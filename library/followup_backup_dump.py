@@ -165,6 +165,12 @@ def main():
         "objects": len(manifest["objects"] or {}),
         "estimated_bytes": est_bytes,
     }
+    summary["file"] = {
+        "kind": "backup",
+        "sha256": summary["sha256"],
+        "bytes": summary["bytes"],
+        "backup_id": summary["id"],
+    }
     module.exit_json(changed=True, backup=summary, manifest=manifest)
 
 

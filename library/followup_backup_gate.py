@@ -40,10 +40,21 @@ options:
     type: list
     elements: dict
     default: []
+  probes:
+    description:
+      - The check-mode results (C(backup)) of followup_backup_dump on each database host. Their estimates are added
+        to O(estimates); the backup host as the database hosts reach it (reachable, free space) replaces O(target).
+    type: list
+    elements: dict
+    default: []
   method:
     description: Backup method (physical backups are not compressed as well as dumps).
     type: str
     default: logical
+  db:
+    description: Which engines the backup is asked for (mysql, mongodb or all).
+    type: str
+    default: all
   identity_present:
     description: Whether the age identity is set and no placeholder (the identity itself never reaches the gate).
     type: bool
@@ -121,7 +132,12 @@ backup:
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from ansible.module_utils.followup_backup_gate import backup_refusals, choose_backup, restore_refusals
+    from ansible.module_utils.followup_backup_gate import (
+        backup_refusals,
+        choose_backup,
+        probe_target,
+        restore_refusals,
+    )
 
     HAS_UTILS = True
 except ImportError:  # pragma: no cover
@@ -135,7 +151,9 @@ def main():
             recipients=dict(type="list", elements="str", default=[]),
             target=dict(type="dict", default={}),
             estimates=dict(type="list", elements="dict", default=[]),
+            probes=dict(type="list", elements="dict", default=[]),
             method=dict(type="str", default="logical"),
+            db=dict(type="str", default="all"),
             identity_present=dict(type="bool", default=False),
             catalogue=dict(type="dict", default={}),
             backup_id=dict(type="str", default=""),
@@ -152,7 +170,11 @@ def main():
     )
     p = module.params
     if p["action"] == "backup":
-        refused = backup_refusals(p["recipients"], p["target"], p["estimates"], p["method"])
+        target, estimates = p["target"], list(p["estimates"])
+        if p["probes"]:
+            target, probed = probe_target(p["probes"])
+            estimates += probed
+        refused = backup_refusals(p["recipients"], target, estimates, p["method"], p["db"])
         module.exit_json(changed=False, refused=refused, backup=None)
     entry, refused = choose_backup(p["catalogue"], p["backup_id"] or None, p["engine"], p["source_host"])
     refused += restore_refusals(

@@ -76,7 +76,7 @@ options:
   defaults_file:
     description: MySQL option file to log in with instead of root over the socket (e.g. C(/root/.my.cnf)).
     type: path
-  uri:
+  mongodb_address:
     description: MongoDB address of the target, without credentials, e.g. C(mongodb://10.89.50.22:27017/).
     type: str
   login_user:
@@ -179,7 +179,9 @@ def target_objects(module):
     if p["engine"] == "mysql":
         conf, conn = mysql_conf(module)
         return mysql_table_count(conf, m["databases"], **conn)
-    client = _mongo_client(p["uri"], p["login_user"], p["login_password"], p["auth_mechanism"], p["auth_source"])
+    client = _mongo_client(
+        p["mongodb_address"], p["login_user"], p["login_password"], p["auth_mechanism"], p["auth_source"]
+    )
     try:
         db = client[m["databases"][0]]
         names = [n for n in db.list_collection_names() if not n.startswith("system.")]
@@ -204,13 +206,13 @@ def main():
             verify=dict(type="bool", default=True),
             login_unix_socket=dict(type="path"),
             defaults_file=dict(type="path"),
-            uri=dict(type="str"),
+            mongodb_address=dict(type="str"),
             login_user=dict(type="str"),
             login_password=dict(type="str", no_log=True),
             auth_mechanism=dict(type="str"),
             auth_source=dict(type="str"),
         ),
-        required_if=[("engine", "mongodb", ["uri"])],
+        required_if=[("engine", "mongodb", ["mongodb_address"])],
         mutually_exclusive=[("until", "stop_before")],
         supports_check_mode=True,
     )
@@ -266,7 +268,7 @@ def main():
                 manifest,
                 p["identity"],
                 argv_of(relpath),
-                p["uri"],
+                p["mongodb_address"],
                 p["login_user"],
                 p["login_password"],
                 p["auth_mechanism"],

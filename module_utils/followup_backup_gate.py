@@ -92,8 +92,29 @@ def space_refusals(estimates, free_bytes, method="logical"):
     return []
 
 
-def backup_refusals(recipients, target, estimates, method="logical"):
-    reasons = recipient_refusals(recipients) + target_refusals(target)
+def request_refusals(db, method):
+    reasons = []
+    if db not in ("mysql", "mongodb", "all"):
+        reasons.append("followup_backup_db must be mysql, mongodb or all, not %r (followup-ops backup --db)" % (db,))
+    if method not in ("logical", "physical"):
+        reasons.append("followup_backup_method must be logical or physical, not %r" % (method,))
+    elif method == "physical" and db == "mongodb":
+        reasons.append("physical backups are for MySQL only: use --db mysql with --physical")
+    return reasons
+
+
+def probe_target(probes):
+    """(target, estimates) from the database hosts' check-mode probes: the backup host as they reach it."""
+    estimates = [{"engine": x.get("engine"), "estimated_bytes": x.get("estimated_bytes") or 0} for x in probes]
+    unreachable = [x for x in probes if not x.get("target_reachable")]
+    if unreachable:
+        return {"host": "the backup host", "reachable": False, "error": unreachable[0].get("target_error")}, estimates
+    free = min(int(x.get("target_free_bytes") or 0) for x in probes)
+    return {"host": "the backup host", "reachable": True, "free_bytes": free}, estimates
+
+
+def backup_refusals(recipients, target, estimates, method="logical", db="all"):
+    reasons = request_refusals(db, method) + recipient_refusals(recipients) + target_refusals(target)
     if target.get("reachable"):
         reasons += space_refusals(estimates, target.get("free_bytes"), method)
     return reasons

@@ -193,8 +193,10 @@ class Store(object):
         }
 
     def df(self):
-        os.makedirs(self.root, exist_ok=True)
-        st = os.statvfs(self.root)
+        path = self.root
+        while path and not os.path.exists(path):  # reading never creates the store
+            path = os.path.dirname(path)
+        st = os.statvfs(path or "/")
         return {"ok": True, "free_bytes": st.f_bavail * st.f_frsize, "total_bytes": st.f_blocks * st.f_frsize}
 
     def files(self):

@@ -147,8 +147,10 @@ def render_table(report):
         detail = f"{text} / {finding.get('actual')}" if text else finding.get("actual")
         lines.append(f"! {finding['host']} {reportmod.status_label(finding['status'])}: {finding['title']}: {detail}")
     releases = data.get("releases") or {}
-    if releases.get("signer"):
-        lines.append(f"  版本目录签名 index signed by {releases['signer']}")
+    signer = releases.get("signer")
+    if signer:
+        who = signer.get("principal", signer) if isinstance(signer, dict) else signer
+        lines.append(f"  版本目录签名 release index signed by {who}")
     return "\n".join(lines)
 
 

@@ -139,9 +139,7 @@ def _index(index):
     return {"releases": index.get("releases") or [], "newest": index.get("newest"), "signer": index.get("signer")}
 
 
-def followup_djbh_report(
-    hostvars, hosts, plan, params=None, register="__followup_djbh_findings", catalogue=None, durations=None
-):
+def followup_djbh_report(hostvars, hosts, plan, params=None, register="__followup_djbh_findings", catalogue=None):
     """The set_stats report of the scan: {findings, data: {compliance: {...}}}.
 
     HOSTS are every host the play targeted; a host without findings (unreachable, or its task failed) gets an
@@ -149,59 +147,52 @@ def followup_djbh_report(
     data = _catalogue(catalogue)
     plan = _plain(plan or {})
     controls = _chosen(data, plan)
-    findings = {}
-    missing = []
+    findings, missing, durations, changed = {}, [], {}, {}
     for host in _plain(hosts) or []:
         hv = hostvars.get(host) if hasattr(hostvars, "get") else None
-        got = _plain((hv or {}).get(register)) if hv is not None else None
+        hv = hv or {}
+        got = _plain(hv.get(register))
+        collected = _plain(hv.get("__followup_djbh_evidence")) or {}
+        if got and (collected.get("unreachable") or collected.get("failed") or "evidence" not in collected):
+            missing.append(host)
         if got:
             findings.update(got)
+            if hv.get("__followup_djbh_duration") is not None:
+                durations[host] = float(_plain(hv.get("__followup_djbh_duration")))
+            delta = cat.changed_parameters(data, _plain(hv.get("__followup_djbh_params") or {}))
+            if delta:
+                changed[host] = delta
             continue
-        group_names = _plain((hv or {}).get("group_names")) or []
         try:
-            targets = cat.host_targets(data, group_names, _plain((hv or {}).get("followup_djbh_targets")))
+            targets = cat.host_targets(
+                data, _plain(hv.get("group_names")) or [], _plain(hv.get("followup_djbh_targets"))
+            )
         except cat.CatalogueError as err:
             raise AnsibleFilterError(str(err)) from None
         missing.append(host)
-        findings.update(
-            ev.unreachable_findings(
-                data,
-                host,
-                targets,
-                "the host did not answer (unreachable, or the collection task failed)",
-                params,
-                controls,
-            )
-        )
+        reason = "the host did not answer (unreachable, or the collection task failed)"
+        result = _plain(hv.get("__followup_djbh_evidence")) or {}
+        if result.get("msg"):
+            reason = f"{reason}: {str(result['msg']).splitlines()[0]}"
+        findings.update(ev.unreachable_findings(data, host, targets, reason, params, controls))
     central_params = cat.effective_parameters(data, _plain(params or {}))
     findings.update(ev.evaluate_central(data, findings, central_params, {"today": plan.get("today")}, controls))
-    waiver_report = wv.apply(findings, plan.get("waivers") or [], plan.get("today") or _today(None))
+    waiver_report = wv.apply(findings, plan.get("waivers") or [], plan.get("today") or _today(None).isoformat())
     summary = ev.summarise(findings.values(), list(data["control_points"]))
+    catalogue_info = plan.get("catalogue") or {"id": data["catalogue"]["id"], "version": data["catalogue"]["version"]}
     return {
         "findings": findings,
         "data": {
             "compliance": {
-                "catalogue": plan.get("catalogue")
-                or {"id": data["catalogue"]["id"], "version": data["catalogue"]["version"]},
+                "catalogue": catalogue_info,
                 "controls_selected": plan.get("controls") if plan.get("selected") else None,
                 "today": plan.get("today"),
                 "summary": summary,
                 "unreachable": missing,
                 "waivers": waiver_report,
                 "waivers_file": plan.get("waivers_file"),
-                "parameters_changed": dict(
-                    (
-                        host,
-                        cat.changed_parameters(
-                            data, _plain((hostvars.get(host) or {}).get("__followup_djbh_params") or {})
-                        ),
-                    )
-                    for host in (_plain(hosts) or [])
-                    if hasattr(hostvars, "get")
-                    and hostvars.get(host)
-                    and (hostvars.get(host) or {}).get("__followup_djbh_params")
-                ),
-                "durations": _plain(durations) or {},
+                "parameters_changed": changed,
+                "collect_seconds": durations,
             }
         },
     }

@@ -26,7 +26,7 @@ description:
   - MySQL/MariaDB is read as root over the unix socket (MariaDB's unix_socket authentication, or the password of
     C(/root/.my.cnf) read by the driver, never on a command line) inside C(START TRANSACTION READ ONLY); whether an
     account has a password is compared inside the server, only the boolean comes back.
-  - MongoDB: C(mongod.conf) (or FerretDB's environment file, C(pg_hba.conf) and PostgreSQL's roles read by
+  - For MongoDB, C(mongod.conf) (or FerretDB's environment file, C(pg_hba.conf) and PostgreSQL's roles read by
     C(psql) as postgres in a read-only transaction), and with O(mongodb_uri) the server's C(buildInfo),
     C(getCmdLineOpts), C(getParameter) and C(usersInfo).
   - Changes nothing, never fails because of what it finds (a collector that cannot read reports an C(error) in its
@@ -35,7 +35,7 @@ version_added: "0.1.0"
 author: followup-ops
 options:
   read:
-    description: Files to read (shell globs): stat, sha256 and significant lines.
+    description: Files to read (shell globs), with their stat, sha256 and significant lines.
     type: list
     elements: str
     default: []
@@ -45,11 +45,13 @@ options:
     elements: str
     default: []
   sections:
-    description: Collectors to run besides the host summary and the files.
+    description:
+      - Collectors to run besides the host summary and the files, any of C(accounts), C(services), C(listening),
+        C(packages), C(sysctl), C(ssh), C(audit), C(firewall), C(time), C(updates), C(mac), C(world_writable),
+        C(release), C(nginx), C(mysql), C(mongodb). An unknown name fails the task.
+      - Checked by the module rather than with choices, because playbooks pass the list as one templated value.
     type: list
     elements: str
-    choices: [accounts, services, listening, packages, sysctl, ssh, audit, firewall, time, updates, mac,
-              world_writable, release, nginx, mysql, mongodb]
     default: []
   units:
     description: systemd units whose state the C(services) section reports (C(.service) is added when no suffix).
@@ -183,29 +185,7 @@ def main():
         argument_spec=dict(
             read=dict(type="list", elements="str", default=[]),
             stat=dict(type="list", elements="str", default=[]),
-            sections=dict(
-                type="list",
-                elements="str",
-                default=[],
-                choices=[
-                    "accounts",
-                    "services",
-                    "listening",
-                    "packages",
-                    "sysctl",
-                    "ssh",
-                    "audit",
-                    "firewall",
-                    "time",
-                    "updates",
-                    "mac",
-                    "world_writable",
-                    "release",
-                    "nginx",
-                    "mysql",
-                    "mongodb",
-                ],
-            ),
+            sections=dict(type="list", elements="str", default=[]),
             units=dict(type="list", elements="str", default=[]),
             sysctl=dict(type="list", elements="str", default=[]),
             world_writable_paths=dict(type="list", elements="path", default=[]),
@@ -241,6 +221,9 @@ def main():
             "from the followup-ops repository (ansible.cfg names module_utils/)"
         )
     params = module.params
+    unknown = [name for name in params["sections"] if name not in SECTIONS]
+    if unknown:
+        module.fail_json(msg="sections: %s not one of %s" % (", ".join(unknown), ", ".join(SECTIONS)))
     if params["max_file_bytes"] < 1024:
         module.fail_json(msg="max_file_bytes must be at least 1024, not %d" % params["max_file_bytes"])
     for key in ("read", "stat", "world_writable_paths"):

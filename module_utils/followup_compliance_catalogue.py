@@ -126,7 +126,7 @@ def load(path=None, data=None):
         yaml = _yaml()
         try:
             with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
+                data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except OSError as err:
             raise CatalogueError(
                 "%s cannot be read (%s): give the path of controls/djbh-l3.yml" % (path, err.strerror or err)

@@ -388,7 +388,11 @@ def evaluate(spec, ctx):
 
 def _check_all_of(spec, ctx):
     parts = [evaluate(c, ctx) for c in spec["checks"]]
-    return _merge(parts, [_label(c) for c in spec["checks"]], combine_all(parts))
+    status = combine_all(parts)
+    # A part marked required (e.g. the PAM module) makes the others meaningless when it fails: the whole fails.
+    if any(p.status == "fail" and c.get("required") for p, c in zip(parts, spec["checks"], strict=True)):
+        status = "fail"
+    return _merge(parts, [_label(c) for c in spec["checks"]], status)
 
 
 def _check_any_of(spec, ctx):
@@ -1022,7 +1026,7 @@ CHECK_KEYS = {
     "manual": (set(), {"evidence_required"}),
     "na": ({"reason"}, set()),
 }
-COMMON_KEYS = {"type", "label", "runtime", "otherwise"}
+COMMON_KEYS = {"type", "label", "runtime", "otherwise", "required"}
 OPS = (
     "eq",
     "ne",
@@ -1078,7 +1082,7 @@ def rule_accounts_no_empty_password(spec, ctx):
     if empty:
         return Result(
             "fail",
-            "empty password: %s" % ", ".join(u["name"] for u in empty),
+            "empty password field for %s" % ", ".join(u["name"] for u in empty),
             [_account_item(ctx, u, "empty password field") for u in empty][:MAX_EVIDENCE],
         )
     return Result(
@@ -1730,7 +1734,7 @@ def rule_mysql_no_empty_password(spec, ctx):
     if bad:
         return Result(
             "fail",
-            "no password: %s" % ", ".join(_account(u) for u in bad),
+            "without a password, %s" % ", ".join(_account(u) for u in bad),
             [
                 _mysql_item(ctx, "%s plugin %s, empty authentication string" % (_account(u), u.get("plugin")))
                 for u in bad
@@ -1810,7 +1814,7 @@ def rule_mysql_password_policy(spec, ctx):
         if not policy_ok:
             problems.append("policy %s" % got.get("policy"))
         return Result("partial", "validate_password too weak: %s" % ", ".join(problems), evidence)
-    return Result("pass", "validate_password: %s" % show(got), evidence)
+    return Result("pass", "validate_password settings %s" % show(got), evidence)
 
 
 def rule_mysql_login_failure(spec, ctx):
@@ -1912,7 +1916,7 @@ def rule_mysql_root_disabled(spec, ctx):
             "root exists but logs in only over the socket as the OS root (%s)" % ", ".join(_account(u) for u in usable),
             evidence,
         )
-    return Result("fail", "root can log in with a password: %s" % ", ".join(_account(u) for u in usable), evidence)
+    return Result("fail", "root can log in with a password (%s)" % ", ".join(_account(u) for u in usable), evidence)
 
 
 def rule_mysql_no_wildcard_hosts(spec, ctx):
@@ -2155,7 +2159,7 @@ def rule_ferretdb_authentication(spec, ctx):
             if method in ("trust", "password"):
                 bad.append("%s:%d %s" % (path, number, line))
     if bad:
-        return Result("fail", "PostgreSQL admits without a (hashed) password: %s" % "; ".join(bad), evidence[:12])
+        return Result("fail", "PostgreSQL admits without a (hashed) password, %s" % "; ".join(bad), evidence[:12])
     return Result("pass", "PostgreSQL requires a password (scram-sha-256/md5) or peer for every line", evidence[:12])
 
 

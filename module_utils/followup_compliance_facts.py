@@ -38,11 +38,12 @@ MASK = "********"
 _SECRET_PATTERNS = [
     # crypt(3) hashes: $1$, $2b$, $5$, $6$, $y$, $gy$, $7$ ...
     (re.compile(r"\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5)\$[./A-Za-z0-9$=+]{8,}"), MASK),
-    # key = value where the key names a secret (sudo's NOPASSWD:/PASSWD: tags are not keys)
+    # key = value where the key ends in a secret word (FOLLOWUP_MYSQL_PASSWORD=, password:, api_key=); keys that only
+    # contain one (max_password_errors, passwordauthentication) and sudo's NOPASSWD:/PASSWD: tags are not secrets
     (
         re.compile(
             r"(?i)\b(?!(?:NO)?PASSWD\s*:)([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|"
-            r"private[_-]?key|auth[_-]?key)[A-Za-z0-9_.-]*\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+            r"private[_-]?key|auth[_-]?key)s?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
         ),
         r"\1" + MASK,
     ),
@@ -65,14 +66,10 @@ def mask_line(text):
 
 
 def mask_values(text):
-    """TEXT composed from evidence (already masked at its source): mask what is a secret whatever its context
-    (crypt hashes, passwords in URIs and SQL, private keys), but not `name: value` labels."""
+    """TEXT composed from evidence (already masked at its source), masked again by the same rules."""
     if not text:
         return text
-    for index, (pattern, repl) in enumerate(_SECRET_PATTERNS):
-        if index != 1:
-            text = pattern.sub(repl, text)
-    return text
+    return mask_line(text)
 
 
 def _native(data):
@@ -1021,7 +1018,7 @@ def _table_columns(cur, schema, table):
     return set(r[0].lower() for r in cur.fetchall())
 
 
-_SECRET_VARIABLE = re.compile(r"(?i)(password|secret|_key$|wsrep_sst_auth|token)")
+_SECRET_VARIABLE = re.compile(r"(?i)(password$|secret|wsrep_sst_auth|token$)")
 
 
 def collect_mysql(options, facts):

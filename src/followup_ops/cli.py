@@ -8,11 +8,11 @@ import argparse
 import sys
 
 from followup_ops import __version__
-from followup_ops.commands import compliance, deploy, lab, migrations, status
+from followup_ops.commands import compliance, deploy, inspect, lab, migrations, status
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
-COMMANDS = (compliance.COMMAND, deploy.COMMAND, status.COMMAND)
+COMMANDS = (compliance.COMMAND, deploy.COMMAND, inspect.COMMAND, status.COMMAND)
 
 EPILOG = """exit codes: 0 ok, 1 error, 2 refused before any host changed (a gate, or another operation holds the
 hosts), 3 failed and rolled back, 4 non-compliant findings, 130 interrupted. Each operation is recorded under

@@ -85,7 +85,7 @@ def test_a_tier_playbook_run_alone_still_needs_the_gates(deployed):
 
 def test_plain_ansible_against_the_lab_needs_no_extra_flag_and_prints_no_warning(lab):
     proc = subprocess.run(
-        [str(BIN / "ansible"), "followup:databases", "-m", "ansible.builtin.ping", "-o"],
+        [str(BIN / "ansible"), "followup:databases", "-m", "ansible.builtin.ping"],
         cwd=ROOT,
         capture_output=True,
         text=True,

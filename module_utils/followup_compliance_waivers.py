@@ -104,12 +104,26 @@ def parse(data, catalogue, path="waivers file"):
     return out
 
 
+def _loader():
+    """A safe YAML loader that keeps dates as text, so that an impossible date is named with its entry."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = dict(
+        (key, [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"])
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    )
+    return Loader
+
+
 def load(path, catalogue):
     import yaml
 
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_loader())  # noqa: S506 - a SafeLoader without timestamps
     except OSError as err:
         raise WaiverError("waivers file %s cannot be read (%s): give an existing file" % (path, err.strerror or err))
     except yaml.YAMLError as err:

@@ -406,3 +406,99 @@ def append_fault_event(path, event):
     finally:
         os.close(fd)
     return event
+
+
+# -- service levels: the contract year, response times, the 5-faults-a-year limit ---------------------------------
+def offset_seconds(offset):
+    """Seconds east of UTC of an offset like '+08:00'."""
+    match = re.match(r"\A([+-])([0-9]{2}):?([0-9]{2})\Z", str(offset or "+00:00"))
+    if not match:
+        raise RecordError("timezone must be an offset like +08:00, not %r" % offset)
+    seconds = int(match.group(2)) * 3600 + int(match.group(3)) * 60
+    return seconds if match.group(1) == "+" else -seconds
+
+
+def local_date(epoch, offset):
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch + offset_seconds(offset)))
+
+
+def local_time(epoch, offset, fmt="%Y-%m-%d %H:%M"):
+    if epoch is None:
+        return "-"
+    return time.strftime(fmt, time.gmtime(epoch + offset_seconds(offset)))
+
+
+def local_midnight(year, month, day, offset):
+    """Epoch of 00:00 local time on YEAR-MONTH-DAY."""
+    return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0)) - offset_seconds(offset)
+
+
+def contract_year(epoch, start_mmdd, offset):
+    """(start, end, label) of the contract year holding EPOCH; years start on START_MMDD ('12-06') local time."""
+    month, day = (int(x) for x in str(start_mmdd).split("-"))
+    year = int(local_date(epoch, offset)[:4])
+    start = local_midnight(year, month, day, offset)
+    if epoch < start:
+        year -= 1
+        start = local_midnight(year, month, day, offset)
+    end = local_midnight(year + 1, month, day, offset)
+    label = "%s – %s" % (local_date(start, offset), local_date(end - 1, offset))
+    return start, end, label
+
+
+def fault_metrics(fault, levels):
+    """Response and repair times of one fault against the service levels (minutes; None when not recorded)."""
+    opened = parse_time(fault.get("opened_at"))
+    responded = parse_time(fault.get("responded_at"))
+    resolved = parse_time(fault.get("resolved_at"))
+    onsite = parse_time(fault.get("onsite_at"))
+    kind = fault.get("kind") or "fault"
+    target = (levels.get("response_minutes") or {}).get(kind)
+    response = round((responded - opened) / 60.0, 1) if opened is not None and responded is not None else None
+    duration = round((resolved - opened) / 60.0, 1) if opened is not None and resolved is not None else None
+    remote = levels.get("remote_fix_minutes", 60)
+    onsite_hours = levels.get("onsite_hours", 24)
+    # 超过1小时以上无法远程解决，24小时内到达现场: a severe fault not fixed within REMOTE minutes needs someone on site.
+    needs_onsite = bool(
+        kind == "fault"
+        and fault.get("severity") == "critical"
+        and opened is not None
+        and ((resolved if resolved is not None else time.time()) - opened) > remote * 60
+    )
+    onsite_ok = None
+    if needs_onsite:
+        onsite_ok = onsite is not None and onsite - opened <= onsite_hours * 3600 + remote * 60
+    return {
+        "response_min": response,
+        "target_min": target,
+        "on_target": None if response is None or target is None else response <= target,
+        "duration_min": duration,
+        "needs_onsite": needs_onsite,
+        "onsite_ok": onsite_ok,
+    }
+
+
+def fault_summary(faults, start, end, levels):
+    """Faults opened in [START, END): counts by kind, those counted against the yearly limit, response times."""
+    rows = []
+    for fault in faults:
+        opened = parse_time(fault.get("opened_at"))
+        if opened is None or not start <= opened < end:
+            continue
+        rows.append(dict(fault, **fault_metrics(fault, levels)))
+    rows.sort(key=lambda f: (f.get("opened_at") or "", f["id"]))
+    counted = [f for f in rows if (f.get("kind") or "fault") == "fault"]
+    timed = [f for f in rows if f["on_target"] is not None]
+    down = [f for f in rows if f.get("service_down") and f["duration_min"] is not None]
+    return {
+        "faults": rows,
+        "counted": len(counted),
+        "limit": levels.get("faults_per_year"),
+        "issues": len(rows) - len(counted),
+        "open": len([f for f in rows if f.get("state") != "closed"]),
+        "responded": len(timed),
+        "on_target": len([f for f in timed if f["on_target"]]),
+        "missing_response": len([f for f in rows if f["response_min"] is None]),
+        "downtime_min": round(sum(f["duration_min"] for f in down), 1),
+        "onsite_missed": len([f for f in rows if f["onsite_ok"] is False]),
+    }

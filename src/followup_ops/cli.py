@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from followup_ops import __version__
-from followup_ops.commands import compliance, deploy, inspect, lab, migrations, status
+from followup_ops.commands import compliance, deploy, fault, inspect, lab, migrations, status
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
@@ -37,6 +37,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     lab.register(sub)
     migrations.register(sub)
+    fault.register(sub)
     for command in COMMANDS:
         command.register(sub)
     return parser

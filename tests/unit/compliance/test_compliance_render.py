@@ -4,7 +4,7 @@ would print boxes), failures first with evidence, waived rows as waived, the unr
 import pytest
 from evidencekit import CATALOGUE
 from renderkit import ocr, page_images, pdf_text
-from test_report import scan
+from test_compliance_report import scan
 
 from followup_ops import render
 from followup_ops.commands import compliance

@@ -42,18 +42,33 @@ def _key(host):
 
 
 def _alive_here(holder):
-    """False when HOLDER was a process of this control node that no longer exists (or is another process now)."""
+    """False when HOLDER was a process of this control node that no longer exists (or is another process now),
+    and no process it started to change hosts (ansible-playbook, in its own session) is left either."""
     if holder.get("control_node") != socket.gethostname():
         return True
-    pid = holder.get("pid")
+    procs = [(holder.get("pid"), holder.get("pid_start"))] + [tuple(c) for c in holder.get("children") or []]
+    return any(_running(pid, start) for pid, start in procs)
+
+
+def _running(pid, start):
     try:
-        os.kill(int(pid), 0)
+        pid = int(pid)
+        os.kill(pid, 0)
     except (ProcessLookupError, ValueError, TypeError):
         return False
     except PermissionError:
         return True
-    start = holder.get("pid_start")
-    return start is None or start == _process_start(int(pid))
+    if _process_state(pid) == "Z":  # exited, not yet reaped by its parent
+        return False
+    return start is None or start == _process_start(pid)
+
+
+def _process_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _process_start(pid):
@@ -119,7 +134,8 @@ class Leases:
                 expired = current.get("expires_at", 0) < now or not _alive_here(current)
                 if not expired:
                     raise LockHeld(current, host)
-                if current.get("operation") and current not in self.abandoned:
+                known = {a.get("operation") for a in self.abandoned}
+                if current.get("operation") and current.get("operation") not in known:
                     self.abandoned.append(current)
             self.holder["acquired_at"] = now
             for host in self.hosts:
@@ -136,6 +152,20 @@ class Leases:
                 for host in self.hosts:
                     if self._ours(self._read(host)):
                         self._write(host, now)
+
+    def add_child(self, pid):
+        """Record a process this operation started to change hosts (ansible-playbook runs in its own session and
+        would go on if this one were killed): the lease stays alive as long as that process does."""
+        child = [int(pid), _process_start(int(pid))]
+        children = self.holder.setdefault("children", [])
+        if child in children or not self.taken:
+            return
+        children.append(child)
+        with contextlib.suppress(OSError), self._guard():
+            now = time.time()
+            for host in self.hosts:
+                if self._ours(self._read(host)):
+                    self._write(host, now)
 
     def release(self):
         self._stop.set()

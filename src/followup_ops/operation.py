@@ -295,6 +295,7 @@ class Operation:
             vault_password_file=self.vault_password_file,
             quiet=self.quiet,
             verbose=self.verbose,
+            on_pid=self.leases.add_child if self.leases is not None else None,
         )
         step.duration = result.duration
         step.changed = {h: s.changed for h, s in sorted(result.stats.items())}
@@ -374,6 +375,7 @@ class Operation:
                 self.leases.acquire()
             except lock.LockHeld as err:
                 self.leases = None
+                self.report["gates"]["lock"] = {"refused": [str(err)], "holder": err.holder.get("operation")}
                 raise Refused([("lock", str(err))]) from err
             for dead in self.leases.abandoned:
                 self._record_abandoned(dead)

@@ -76,11 +76,12 @@ _MARKS = {"ok": "ok", "changed": "changed", "failed": "FAILED", "unreachable": "
 class Progress:
     """Prints one line per play, and per host as each task finishes; keeps what the run's result needs."""
 
-    def __init__(self, result, stream=None, verbose=False):
+    def __init__(self, result, stream=None, verbose=False, on_pid=None):
         self.result = result
         self.stream = stream or sys.stdout
         self.verbose = verbose
         self.ansible_pid = None
+        self.on_pid = on_pid
 
     def _print(self, text):
         print(text, file=self.stream, flush=True)
@@ -88,6 +89,8 @@ class Progress:
     def __call__(self, event):
         if self.ansible_pid is None and event.get("pid"):
             self.ansible_pid = event["pid"]
+            if self.on_pid is not None:
+                self.on_pid(self.ansible_pid)
         kind = event.get("event", "")
         data = event.get("event_data", {})
         if kind == "playbook_on_play_start":
@@ -247,6 +250,7 @@ def run_playbook(
     vault_password_file=None,
     quiet=False,
     verbose=False,
+    on_pid=None,
 ):
     """Run playbooks/<playbook> against INVENTORY with RUN_DIR as ansible-runner's private data directory.
 
@@ -259,7 +263,7 @@ def run_playbook(
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
     result = RunResult(playbook=playbook, run_dir=run_dir)
     stream = open(os.devnull, "w") if quiet else sys.stdout  # noqa: SIM115 - closed below
-    progress = Progress(result, stream=stream, verbose=verbose)
+    progress = Progress(result, stream=stream, verbose=verbose, on_pid=on_pid)
     cmdline = []
     if vault_password_file:
         cmdline += ["--vault-password-file", str(vault_password_file)]

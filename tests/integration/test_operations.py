@@ -118,7 +118,7 @@ def test_another_inventorys_vault_still_demands_its_own_password(lab, tmp_path):
     password = tmp_path / "production-vault-password"
     password.write_text("the-hospital's-own-password\n")
     secret = VaultSecret(b"the-hospital's-own-password")
-    vault.write_bytes(VaultLib([("default", secret)]).encrypt(vault.read_bytes(), secret))
+    vault.write_bytes(VaultLib([("default", secret)]).encrypt(b"vault_mysql_app_password: the-real-one\n", secret))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     cmd = [str(BIN / "ansible-inventory"), "-i", str(inv), "--host", "fu-app-01"]
     without = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -158,7 +158,12 @@ def test_two_deploys_at_once_the_second_is_refused_and_ctrl_c_is_recorded_as_int
         _out, err = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
-            first.kill()
+            first.send_signal(signal.SIGINT)
+            try:
+                first.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                first.kill()
+                first.wait()
     assert first.returncode == 130, err[-2000:]
     assert "interrupted" in err and "run the same deploy again" in err
     record = next(r for r in ops.audit() if r["id"] == holder["operation"])

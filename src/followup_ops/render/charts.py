@@ -49,11 +49,12 @@ def line_chart(labels, values, title="", unit="", top=None, width=WIDTH, height=
     scale = _scale(values, top)
     plot_w = width - PAD_LEFT - PAD_RIGHT
     plot_h = height - PAD_TOP - PAD_BOTTOM
-    step = plot_w / max(n - 1, 1)
+    # Each point sits in the middle of its slot (as bars do), so that the first and last labels are not cut.
+    step = plot_w / max(n, 1)
     points = []
     parts = [_frame(width, height, title, scale, unit)]
     for i, (label, value) in enumerate(zip(labels, values, strict=False)):
-        x = PAD_LEFT + (i * step if n > 1 else plot_w / 2)
+        x = PAD_LEFT + step / 2 + i * step
         parts.append(
             f'<text x="{x:.1f}" y="{height - PAD_BOTTOM + 16:.1f}" font-size="11" text-anchor="middle" '
             f"{FONT}>{escape(str(label))}</text>"

@@ -246,3 +246,43 @@ def test_the_audit_record_hides_secret_arguments(runs):
     assert "hunter2" not in json.dumps(line) and "t0k" not in json.dumps(line)
     assert "--vault-password-file" in line["argv"] and "/k" in line["argv"]
     assert line["user"] == audit.operator()
+
+
+def test_a_lease_lives_while_the_ansible_process_it_started_lives(runs):
+    """followup-ops killed, its ansible-playbook (own session) still changing hosts: the hosts stay taken."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        code = (
+            "import os, sys; sys.path.insert(0, 'src');"
+            "from followup_ops import lock;"
+            "l = lock.Leases(sys.argv[1], ['10.89.50.12'], {'operation': 'KILLED', 'command': 'deploy',"
+            " 'user': 'li', 'control_node': __import__('socket').gethostname()}); l.acquire();"
+            " l.add_child(int(sys.argv[2])); os._exit(0)"
+        )
+        subprocess.run([sys.executable, "-c", code, str(runs / "locks"), str(child.pid)], check=True)
+        with pytest.raises(Refused, match="KILLED"), op(changes_hosts=True):
+            pass
+    finally:
+        child.kill()
+        child.wait()
+    with op(changes_hosts=True) as o:
+        pass
+    assert o.exit_code == 0
+
+
+def test_a_holder_that_exited_but_was_not_reaped_is_dead(runs):
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(0.5)  # exited; not waited for: a zombie
+    assert lock._process_state(zombie.pid) == "Z"
+    assert not lock._running(zombie.pid, None)
+    zombie.wait()
+
+
+def test_the_refusal_for_held_hosts_is_recorded_as_the_lock_gate(runs):
+    with op(changes_hosts=True), pytest.raises(Refused), op(changes_hosts=True):
+        pass
+    refused = [x for x in audit_lines(runs) if x["outcome"] == "refused"][0]
+    assert (
+        refused["refused"][0]["gate"] == "lock"
+        and "another operation holds the hosts" in refused["refused"][0]["reason"]
+    )

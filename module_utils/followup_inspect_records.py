@@ -109,6 +109,7 @@ def normalize(line):
         "schema": schema,
         "id": rid,
         "command": str(line.get("command") or ""),
+        "argv": [str(a) for a in line.get("argv") or []],
         "ts": line.get("ts"),
         "start": start,
         "end": end if end is not None else start,
@@ -241,15 +242,15 @@ def drill_summary(record):
         "duration_s": get("duration_s") if get("duration_s") is not None else record["duration_s"],
         "tables_checked": get("tables_checked"),
         "mismatches": get("mismatches"),
-        "summary": "%s %s" % (get("backup_id") or "", drill_result(record) or "").strip(),
+        "summary": ("%s %s" % (get("backup_id") or "", drill_result(record) or "")).strip(),
     }
 
 
 def compliance_score(record):
     """The 等保 score (percent) a compliance record carries, or None (docs/reports.md, "compliance")."""
     d = record["details"]
-    summary = d.get("summary") if isinstance(d.get("summary"), dict) else {}
-    for value in (d.get("score"), summary.get("score")):
+    nested = [d.get(k) for k in ("compliance", "summary") if isinstance(d.get(k), dict)]
+    for value in [d.get("score")] + [n.get("score") for n in nested]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
@@ -257,12 +258,17 @@ def compliance_score(record):
 
 def compliance_summary(record):
     d = record["details"]
-    counts = d.get("counts") if isinstance(d.get("counts"), dict) else record["findings"]
+    inner = d.get("compliance") if isinstance(d.get("compliance"), dict) else d
+    counts = inner.get("counts") if isinstance(inner.get("counts"), dict) else record["findings"]
     return {
         "operation": record["id"],
         "at": iso(record["end"]) if record["end"] else record["ts"],
         "score": compliance_score(record),
         "counts": counts or {},
+        "failing": inner.get("failing"),
+        "high_risk_failing": inner.get("high_risk_failing"),
+        "per_host": inner.get("per_host") if isinstance(inner.get("per_host"), dict) else {},
+        "catalogue_version": inner.get("catalogue_version"),
         "outcome": record["outcome"],
         "fix": bool(d.get("fix")),
     }
@@ -350,6 +356,8 @@ def fold_faults(events):
     for event in events:
         fid = event["fault"]
         if event["event"] == "open":
+            if fid in faults:  # an id opens once; a second open is a damaged register, never a reset
+                continue
             faults[fid] = {"id": fid, "state": "open", "inventory": event.get("inventory"), "history": []}
             faults[fid].update(opened_by=event.get("user"), seq=event.get("seq"))
         fault = faults.get(fid)

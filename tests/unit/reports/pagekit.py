@@ -17,3 +17,11 @@ def page_text(pdf, tmp_path, first=1, last=1, dpi=150):
         check=True,
     )
     return " ".join(ocr(image) for image in sorted(out.glob("page*.png")))
+
+
+def flat_text(pdf):
+    """The PDF's text layer in content order (pdftotext -raw) with all white space removed: a figure whose table
+    cell wraps still reads as one string, and columns do not interleave as they do in -layout mode."""
+    need("pdftotext")
+    out = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return "".join(out.split())

@@ -53,6 +53,7 @@ def test_a_changed_index_signed_again_by_another_key_is_refused_with_exit_2(ops,
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     index = repo / "index.yml"
     index.write_text(index.read_text() + "# changed after the vendor signed it\n")
+    (repo / "index.yml.sig").unlink()  # ssh-keygen -Y sign does not replace an existing signature
     subprocess.run(
         ["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "followup-release", str(index)],
         check=True,

@@ -15,6 +15,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
 DEMO_RELEASE ?= 1.0.0
+# Molecule 26 looks for a `default` scenario (for shared state) on every run and logs its absence as CRITICAL;
+# this repository has none on purpose, so that line is noise and is filtered out (nothing else is).
+MOLECULE_NOISE := molecule/default/molecule.yml' glob failed
 # Molecule scenarios, in the order they run (one per role).
 SCENARIOS ?= common mysql mongodb followup_component followup_app followup_voice followup_fep
 
@@ -90,7 +93,7 @@ molecule: venv images artifacts releases
 	export FOLLOWUP_LAB_IMAGE=$$($(OPS) lab image); \
 	for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s || exit 1; \
+	  $(BIN)/molecule test -s $$s 2>&1 | grep -v --line-buffered "$(MOLECULE_NOISE)" || exit 1; \
 	  took=$$(( $$(date +%s) - start )); echo "$$s $$took" >> build/molecule-times.txt; \
 	  echo "== molecule $$s passed in $${took}s"; \
 	done

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from followup_ops import __version__
-from followup_ops.commands import compliance, deploy, fault, inspect, lab, migrations, report, schema, status
+from followup_ops.commands import compliance, db, deploy, fault, inspect, lab, migrations, report, schema, status
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
@@ -40,6 +40,7 @@ def build_parser():
     fault.register(sub)
     report.register(sub)
     schema.register(sub)
+    db.register(sub)
     for command in COMMANDS:
         command.register(sub)
     return parser

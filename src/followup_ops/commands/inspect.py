@@ -79,7 +79,9 @@ class Inspect(Command):
         op.quiet = not args.verbose
         if not args.json:
             print(f"inspect: asking the hosts of {op.inventory.name} (read-only) ...", flush=True)
-        op.playbook("inspect", "inspect.yml", partial=True)
+        # The first and last plays run on the control node: a --limit must not leave them out.
+        limit = f"{args.limit},localhost" if getattr(args, "limit", None) else None
+        op.playbook("inspect", "inspect.yml", partial=True, limit=limit)
         data = (op.report.get("data") or {}).get("inspection")
         if not data:
             raise StepFailed(f"inspect.yml reported no inspection: see {op.run_dir}")

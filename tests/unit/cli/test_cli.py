@@ -25,6 +25,19 @@ COMMANDS = [
     ["migrations", "status"],
     ["migrations", "repair"],
     ["status"],
+    ["inspect"],
+    ["fault"],
+    ["fault", "open"],
+    ["fault", "update"],
+    ["fault", "close"],
+    ["fault", "list"],
+    ["report"],
+    ["report", "quarterly"],
+    ["schema"],
+    ["schema", "doc"],
+    ["schema", "diff"],
+    ["db"],
+    ["db", "optimize"],
 ]
 
 
@@ -77,3 +90,34 @@ def test_a_missing_required_option_is_exit_1_not_2(capsys):
 def test_the_console_script_runs_as_a_module():
     proc = subprocess.run([sys.executable, "-m", "followup_ops", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("followup-ops ")
+
+
+def test_report_commands_refuse_bad_arguments_with_one_line_exit_1(capsys):
+    for words, words_err in (
+        (["inspect", "-i", "inventories/lab", "--on-calendar"], "expected one argument"),
+        (["fault", "open", "-i", "inventories/lab", "--host", "app1"], "the following arguments are required"),
+        (
+            [
+                "fault",
+                "open",
+                "-i",
+                "inventories/lab",
+                "--host",
+                "app1",
+                "--component",
+                "printer",
+                "--symptom",
+                "x",
+                "--impact",
+                "y",
+            ],
+            "invalid choice: 'printer'",
+        ),
+        (["report", "quarterly", "-i", "inventories/lab"], "--quarter"),
+        (["schema", "diff", "1.0.0"], "the following arguments are required"),
+        (["db", "optimize", "-i", "inventories/lab"], "--window"),
+    ):
+        with pytest.raises(SystemExit) as caught:
+            cli.main(words)
+        err = capsys.readouterr().err
+        assert caught.value.code == 1 and err.count("\n") == 1 and words_err in err, (words, err)

@@ -20,7 +20,7 @@ from followup_ops import render
 from followup_ops.commands.common import Command
 from followup_ops.errors import OpsError
 from followup_ops.operation import StepFailed
-from followup_ops.paths import repo_root
+from followup_ops.paths import repo_root, runs_dir
 from followup_ops.textui import table
 
 LEVEL = {
@@ -81,7 +81,8 @@ class Inspect(Command):
             print(f"inspect: asking the hosts of {op.inventory.name} (read-only) ...", flush=True)
         # The first and last plays run on the control node: a --limit must not leave them out.
         limit = f"{args.limit},localhost" if getattr(args, "limit", None) else None
-        op.playbook("inspect", "inspect.yml", partial=True, limit=limit)
+        extravars = {"followup_inspection_runs_dir": str(runs_dir())}
+        op.playbook("inspect", "inspect.yml", partial=True, limit=limit, extravars=extravars)
         data = (op.report.get("data") or {}).get("inspection")
         if not data:
             raise StepFailed(f"inspect.yml reported no inspection: see {op.run_dir}")

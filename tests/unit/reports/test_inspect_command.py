@@ -45,6 +45,7 @@ def test_an_injected_problem_is_abnormal_with_its_host_in_summary_json_and_pdf(
     captured = capsys.readouterr()
     assert code == 1, captured.err
     assert calls[0]["playbook"] == "inspect.yml" and calls[0]["partial"] is True
+    assert calls[0]["extravars"]["followup_inspection_runs_dir"] == str(runs.resolve()), "history from its own records"
     assert "异常" in captured.out and "fep1" in captured.out and "interface.backlog" in captured.out
     assert "followup-ops: error: 异常 abnormal" in captured.err and captured.err.count("\n") == 1
     data = json.loads((out / "inspection.json").read_text())

@@ -137,6 +137,7 @@ def build_quarterly(runs, inventory, quarter, levels, now=None, plan=None):
     data["faults"] = _faults(runs, inventory, start, end, until, sl, offset, months, records)
     data["inspections"] = _inspections(data["samples"], months, offset)
     data["migrations"] = _migrations(inq, offset, records)
+    data["maintenance"] = _maintenance(inq, offset, records)
     data["risks"] = _risks(data)
     data["plan"] = _plan(data, plan, levels)
     return data
@@ -463,6 +464,37 @@ def _migrations(inq, offset, records):
             }
         )
     return {"rows": rows}
+
+
+def _maintenance(inq, offset, records):
+    """Database optimisations (R-DB) and table-structure documents (R-SRC) of the quarter."""
+    optimize = []
+    for r in _of(inq, ("db-optimize",)):
+        d = r["details"]
+        optimize.append(
+            {
+                "id": r["id"],
+                "when": records.local_time(r["start"], offset),
+                "window": d.get("window"),
+                "done": d.get("done"),
+                "proposals": d.get("proposals"),
+                "outcome": r["outcome"],
+                "analyse_only": bool(d.get("analyse_only")),
+            }
+        )
+    docs = []
+    for r in _of(inq, ("schema-doc",)):
+        d = r["details"]
+        docs.append(
+            {
+                "id": r["id"],
+                "when": records.local_time(r["start"], offset),
+                "kind": d.get("kind"),
+                "release": d.get("release") or d.get("schema_release"),
+                "outcome": r["outcome"],
+            }
+        )
+    return {"optimize": optimize, "schema_docs": docs}
 
 
 def _risks(data):

@@ -47,16 +47,18 @@ def test_the_quarter_reproduces_every_figure_of_the_fixture(recorded):
         "as_of": "2027-01-01 00:00",
     }
     assert d["records"] == {
-        "total": 28,
+        "total": 30,
         "by_command": {
             "backup": 5,
             "backup-drill": 3,
             "compliance": 5,
+            "db-optimize": 1,
             "deploy": 2,
             "fault-open": 3,
             "inspect": 4,
             "migrate": 1,
             "restore": 1,
+            "schema-doc": 1,
             "status": 2,
             "upgrade": 2,
         },
@@ -149,6 +151,18 @@ def test_the_quarter_reproduces_every_figure_of_the_fixture(recorded):
         "最近一次恢复演练未通过 the newest restore drill failed",
     ]
     assert len(d["plan"]) == 2
+    assert d["maintenance"]["optimize"] == [
+        {
+            "id": "20261213T180500Z-db-optimize",
+            "when": "2026-12-14 02:05",
+            "window": "02:00-04:00",
+            "done": 2,
+            "proposals": 3,
+            "outcome": "ok",
+            "analyse_only": False,
+        }
+    ]
+    assert [(x["kind"], x["release"]) for x in d["maintenance"]["schema_docs"]] == [("live", "1.2.0")]
 
 
 def test_the_pdf_says_the_same_figures_with_a_cover_and_room_for_the_seal(recorded, tmp_path, capsys, monkeypatch):
@@ -175,7 +189,7 @@ def test_the_pdf_says_the_same_figures_with_a_cover_and_room_for_the_seal(record
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "quarterly report 2026Q4 (2026-10-01 – 2026-12-31): 28 records" in captured.out
+    assert "quarterly report 2026Q4 (2026-10-01 – 2026-12-31): 30 records" in captured.out
     assert "availability 99.909%" in captured.out
     pages = pdf_text(out / "quarterly-2026Q4.pdf")
     text = flat_text(out / "quarterly-2026Q4.pdf")  # table cells wrap: compare without white space
@@ -206,6 +220,8 @@ def test_the_pdf_says_the_same_figures_with_a_cover_and_room_for_the_seal(record
         "最近一次恢复演练未通过",
         "签字确认",
         "审核 Reviewed by",
+        "数据库维护",
+        "2026-12-14 02:05",
     ):
         assert re.sub(r"\s+", "", figure) in text, figure
     assert "实验室故障" not in text and "LAB-1" not in text, "another inventory's records stay out"
@@ -238,6 +254,8 @@ def test_a_quarter_without_records_says_so_plainly_and_still_renders(recorded, t
         "本季度没有巡检记录",
         "本季度没有迁移记录",
         "故障登记中没有记录",
+        "本季度没有数据库优化记录",
+        "本季度没有生成数据库表结构文档",
     ):
         assert words in text, words
 

@@ -11,9 +11,9 @@ DOCUMENTATION = r"""
 module: followup_status
 short_description: Report what a follow-up system host runs, read-only
 description:
-  - Reads the local facts the roles published on the host (C(/etc/ansible/facts.d/*.fact), JSON): every fact's
-    C(services) (systemd units that must be active) and C(checks) (health checks), and for every fact that names a
-    C(component), the release its C(current) link points at (layout of C(docs/architecture.md)).
+  - Reads the local facts the roles published on the host (the JSON files C(/etc/ansible/facts.d/*.fact)), that is
+    every fact's C(services) (systemd units that must be active) and C(checks) (health checks), and for every fact
+    that names a C(component), the release its C(current) link points at (layout of C(docs/architecture.md)).
   - Then asks systemd for the state of each unit and runs each health check (HTTP GET answering 200, SIP OPTIONS
     answering 200, or a TCP connect).
   - Changes nothing, never fails on an unhealthy host (the result says what is wrong); fails only on bad input.

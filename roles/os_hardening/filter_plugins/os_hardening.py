@@ -180,6 +180,39 @@ def os_hardening_auditd_settings(base, admin_groups, admin_enabled):
     return settings
 
 
+def os_hardening_installed_packages(query_output):
+    """Names of installed packages from `dpkg-query --show` or `rpm -q` output ("<name> installed" lines)."""
+    names = []
+    for line in (query_output or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "installed":
+            names.append(parts[0].split(":", 1)[0])
+    return sorted(set(names))
+
+
+def os_hardening_pam_read(output):
+    """{modules: [paths], profiles: [{path, checksum}], stacks: text} from the output of the role's PAM read
+    (module paths, then '--- profiles' and sha1sum lines, then '--- stacks' and the stacks' text)."""
+    modules, profiles, stacks = [], [], []
+    section = "modules"
+    for line in (output or "").splitlines():
+        if line == "--- profiles":
+            section = "profiles"
+            continue
+        if line == "--- stacks":
+            section = "stacks"
+            continue
+        if section == "modules" and line.startswith("/"):
+            modules.append(line.strip())
+        elif section == "profiles":
+            parts = line.split(None, 1)
+            if len(parts) == 2 and len(parts[0]) == 40:
+                profiles.append({"path": parts[1].lstrip("*").strip(), "checksum": parts[0]})
+        elif section == "stacks":
+            stacks.append(line)
+    return {"modules": modules, "profiles": profiles, "stacks": "\n".join(stacks)}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -192,6 +225,8 @@ class FilterModule:
             "os_hardening_logrotate_count": os_hardening_logrotate_count,
             "os_hardening_units_to_mask": os_hardening_units_to_mask,
             "os_hardening_unit_names": os_hardening_unit_names,
+            "os_hardening_installed_packages": os_hardening_installed_packages,
+            "os_hardening_pam_read": os_hardening_pam_read,
             "os_hardening_admin_members": os_hardening_admin_members,
             "os_hardening_auditd_settings": os_hardening_auditd_settings,
         }

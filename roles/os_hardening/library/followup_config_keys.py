@@ -13,26 +13,30 @@ description:
   - The first active line of a key gets the new value; later active lines of the same key are commented out (so
     that no reader picks another one); a key without an active line is written after its last commented-out line
     (C(#PASS_MAX_DAYS ...)), else at the end of the file.
-  - One task for all keys, where a loop of C(lineinfile) would cost one round trip per key.
+  - One task for all keys, where a loop of C(lineinfile) would cost one round trip per key; O(edits) does several
+    files in the same round trip.
 version_added: "0.1.0"
 author: followup-ops
 options:
   path:
-    description: The file to edit. It must exist unless O(create) is true.
+    description: The file to edit. It must exist unless O(create) is true. Required unless O(edits) is given.
     type: path
-    required: true
+  edits:
+    description:
+      - Several files at once, each C({path, style, settings, create}) as the single-file options; a file that does
+        not exist (and is not to be created) is skipped when C(optional) is true, and fails the task otherwise.
+    type: list
+    elements: dict
   style:
     description:
       - How a line is written and read. C(space) is C(KEY VALUE) (login.defs), C(equals) is C(KEY=VALUE)
         (/etc/default/useradd), C(spaced_equals) is C(key = value) (auditd.conf).
     type: str
-    required: true
     choices: [space, equals, spaced_equals]
   settings:
     description: Key to value. Values are written as strings; booleans are refused (write V(yes)/V(no) as the file
       expects).
     type: dict
-    required: true
   create:
     description: Create the file (mode 0644, root) when it does not exist.
     type: bool
@@ -61,11 +65,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_keys:
-  description: The keys whose line was added or changed, sorted.
+  description: The keys whose line was added or changed, sorted (with O(edits), as C(path:KEY)).
   returned: always
   type: list
   elements: str
   sample: [PASS_MAX_DAYS, PASS_MIN_DAYS]
+skipped:
+  description: Optional files of O(edits) that do not exist.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -140,37 +149,72 @@ def write_atomically(module, path, content):
     module.atomic_move(tmp, path)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            style=dict(type="str", required=True, choices=sorted(PATTERNS)),
-            settings=dict(type="dict", required=True),
-            create=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
+def edit(module, path, style, settings, create, optional=False):
+    """(changed keys, diff or None, skipped) for one file; raises ValueError with a one-line message."""
+    if style not in PATTERNS:
+        raise ValueError(f"{path}: style {style!r} is not one of {', '.join(sorted(PATTERNS))}")
     if os.path.exists(path):
         try:
             with open(path) as handle:
                 before = handle.read()
         except OSError as err:
-            module.fail_json(msg=f"{path} cannot be read ({err}): check the path and that it is a file")
-    elif module.params["create"]:
+            raise ValueError(f"{path} cannot be read ({err}): check the path and that it is a file") from None
+    elif create:
         before = ""
+    elif optional:
+        return [], None, True
     else:
-        module.fail_json(msg=f"{path} does not exist: install the package that owns it, or set create: true")
+        raise ValueError(f"{path} does not exist: install the package that owns it, or set create: true")
     try:
-        after, changed_keys = apply_settings(before, module.params["style"], module.params["settings"])
+        after, changed_keys = apply_settings(before, style, settings or {})
     except ValueError as err:
-        module.fail_json(msg=f"{path}: {err}")
-    changed = after != before
-    if changed and not module.check_mode:
+        raise ValueError(f"{path}: {err}") from None
+    if after == before:
+        return [], None, False
+    if not module.check_mode:
         write_atomically(module, path, after)
-    result = dict(changed=changed, changed_keys=changed_keys)
+    return changed_keys, dict(before=before, after=after, before_header=path, after_header=path), False
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path"),
+            edits=dict(type="list", elements="dict"),
+            style=dict(type="str", choices=sorted(PATTERNS)),
+            settings=dict(type="dict"),
+            create=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("path", "edits")],
+        required_one_of=[("path", "edits")],
+        required_by={"path": ("style", "settings")},
+        supports_check_mode=True,
+    )
+    params = module.params
+    jobs = params["edits"] or [
+        dict(path=params["path"], style=params["style"], settings=params["settings"], create=params["create"])
+    ]
+    keys, diffs, skipped = [], [], []
+    try:
+        for job in jobs:
+            changed_keys, diff, skip = edit(
+                module,
+                job.get("path"),
+                job.get("style"),
+                job.get("settings"),
+                bool(job.get("create")),
+                bool(job.get("optional")),
+            )
+            if skip:
+                skipped.append(job.get("path"))
+            if diff:
+                diffs.append(diff)
+                keys += changed_keys if not params["edits"] else [f"{job['path']}:{k}" for k in changed_keys]
+    except ValueError as err:
+        module.fail_json(msg=str(err))
+    result = dict(changed=bool(diffs), changed_keys=keys, skipped=skipped)
     if module._diff:
-        result["diff"] = dict(before=before, after=after, before_header=path, after_header=path)
+        result["diff"] = diffs if params["edits"] else (diffs[0] if diffs else {})
     module.exit_json(**result)
 
 

@@ -13,7 +13,7 @@ description:
     C(/etc/shadow) at 0000, Debian at 0640; both pass a maximum of 0640).
   - A path may be a glob (C(/var/log/audit/audit.log*)); paths that do not exist are reported in RV(missing) and left
     alone; symbolic links are reported in RV(links) and never followed.
-  - O(files) is the catalogue's form (parameters C(sensitive_files), C(log_file_modes) of controls/djbh-l3.yml):
+  - O(files) is the catalogue's form (parameters C(sensitive_files), C(log_file_modes) of controls/djbh-l3.yml),
     path to C({mode, owner, group}), where C(group) is one group or a list of accepted groups. A file whose group is
     none of them gets the first.
   - One task for every file, where a loop of C(ansible.builtin.file) would cost one round trip per file.

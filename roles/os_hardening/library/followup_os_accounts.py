@@ -8,15 +8,17 @@ DOCUMENTATION = r"""
 module: followup_os_accounts
 short_description: Find extra uid 0 accounts, lock accounts without a password, give system accounts no login shell
 description:
-  - Reads C(/etc/passwd) and C(/etc/shadow) once. Password hashes are never returned, logged or compared: only
-    whether a password field is empty, locked (C(!), C(*)) or set.
+  - Reads C(/etc/passwd) and C(/etc/shadow) once. Password hashes are never returned, logged or compared; only
+    whether a password field is empty, locked (C(!), C(*)) or set is read.
   - Returns the accounts other than O(uid0_allowed) that have uid 0 in RV(extra_uid0). It does not change them (a
     second root account is a decision for a person); the role refuses to go on while any exists.
   - With O(lock_empty_passwords), locks every account whose password field is empty (C(usermod -L)).
   - With O(system_shell), gives every system account (uid below C(UID_MIN) of login.defs, or above C(UID_MAX))
     that has a login shell that shell instead, except O(system_shell_exceptions).
   - Locks the password of every account of O(lock_accounts) that exists with a usable or empty password (the
-    distribution's default accounts: games, news, uucp ...).
+    distribution's default accounts, such as games, news, uucp).
+  - With O(undeclared_shell), every account with a login shell that O(declared) does not list (the declared account
+    inventory) gets that shell and a locked password; root is never touched.
   - With O(max_days) above 0, sets the maximum password age (C(chage -M)) of every interactive account (a login
     shell, uid from C(UID_MIN) to C(UID_MAX), a usable password) whose maximum is unset or longer, except
     O(max_days_exclude). Accounts without a usable password (key-only, locked) are never expired. A maximum already
@@ -52,6 +54,16 @@ options:
     type: list
     elements: str
     default: []
+  declared:
+    description: The accounts allowed a login shell (the catalogue's C(login_accounts_allowed)), for
+      O(undeclared_shell).
+    type: list
+    elements: str
+    default: []
+  undeclared_shell:
+    description: Shell for accounts with a login shell that O(declared) does not list; empty leaves them alone.
+    type: str
+    default: ""
   max_days:
     description: Maximum password age for existing interactive accounts; 0 leaves them alone.
     type: int
@@ -112,6 +124,11 @@ max_days_set:
   returned: always
   type: list
   elements: dict
+undeclared:
+  description: Accounts with a login shell that O(declared) does not list (changed only with O(undeclared_shell)).
+  returned: always
+  type: list
+  elements: str
 interactive:
   description: Accounts with a login shell and a uid from UID_MIN to UID_MAX (what an assessor asks to see).
   returned: always
@@ -174,7 +191,8 @@ def is_login_shell(shell, nologin_shells):
 
 
 def plan(params, accounts, shadow, uid_min, uid_max):
-    extra_uid0, lock, shells, ages, interactive = [], [], [], [], []
+    extra_uid0, lock, shells, ages, interactive, undeclared = [], [], [], [], [], []
+    declared = set(params["declared"])
     allowed0 = set(params["uid0_allowed"])
     exceptions = set(params["system_shell_exceptions"])
     excluded = set(params["max_days_exclude"])
@@ -190,8 +208,15 @@ def plan(params, accounts, shadow, uid_min, uid_max):
         if (params["lock_empty_passwords"] and state == "empty") or (user in defaults and state != "locked"):
             lock.append(user)
         system = uid < uid_min or uid > uid_max
-        if system and params["system_shell"] and is_login_shell(shell, nologin) and user not in exceptions:
+        # A uid-0 account other than root is left to a person (extra_uid0): its shell is not touched either.
+        if system and uid != 0 and params["system_shell"] and is_login_shell(shell, nologin) and user not in exceptions:
             shells.append({"user": user, "before": shell, "after": params["system_shell"]})
+        if is_login_shell(shell, nologin) and uid != 0 and declared and user not in declared:
+            undeclared.append(user)
+            if params["undeclared_shell"] and not any(item["user"] == user for item in shells):
+                shells.append({"user": user, "before": shell, "after": params["undeclared_shell"]})
+                if state != "locked" and user not in lock:
+                    lock.append(user)
         if not system and is_login_shell(shell, nologin):
             interactive.append(user)
             wanted = params["max_days"]
@@ -199,7 +224,7 @@ def plan(params, accounts, shadow, uid_min, uid_max):
             current = int(max_days) if max_days.isdigit() else None
             if wanted > 0 and usable and user not in excluded and (current is None or current > wanted):
                 ages.append({"user": user, "before": max_days, "after": wanted})
-    return extra_uid0, lock, shells, ages, interactive
+    return extra_uid0, lock, shells, ages, interactive, undeclared
 
 
 def main():
@@ -223,6 +248,8 @@ def main():
                 ],
             ),
             lock_accounts=dict(type="list", elements="str", default=[]),
+            declared=dict(type="list", elements="str", default=[]),
+            undeclared_shell=dict(type="str", default=""),
             max_days=dict(type="int", default=0),
             max_days_exclude=dict(type="list", elements="str", default=[]),
             passwd_file=dict(type="path", default="/etc/passwd"),
@@ -242,7 +269,7 @@ def main():
     except OSError as err:
         module.fail_json(msg=f"the account databases cannot be read ({err}): run the task with become: true")
     uid_min, uid_max = read_login_defs(params["login_defs"])
-    extra_uid0, lock, shells, ages, interactive = plan(params, accounts, shadow, uid_min, uid_max)
+    extra_uid0, lock, shells, ages, interactive, undeclared = plan(params, accounts, shadow, uid_min, uid_max)
 
     commands = [["usermod", "-L", user] for user in lock]
     commands += [["usermod", "-s", item["after"], item["user"]] for item in shells]
@@ -259,6 +286,7 @@ def main():
         shells=shells,
         max_days_set=ages,
         interactive=interactive,
+        undeclared=undeclared,
     )
     if module._diff:
         # What would run, one command per line (no password field is ever shown).

@@ -90,7 +90,7 @@ def mysql_hardening_options(s):
         opts.append(["require_secure_transport", "ON"])
     if s.get("password_lifetime"):
         if maria and version < (10, 4, 3):
-            raise AnsibleFilterError("mysql_hardening_password_lifetime_enabled: MariaDB before 10.4.3 has no lifetime")
+            raise AnsibleFilterError("mysql_hardening_lifetime_enabled: MariaDB before 10.4.3 has no lifetime")
         opts.append(["default_password_lifetime", int(s["lifetime_days"])])
     if s.get("login_failure"):
         if maria:

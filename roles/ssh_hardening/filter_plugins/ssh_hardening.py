@@ -75,6 +75,16 @@ def ssh_hardening_dropin_supported(version, sshd_config_text):
     return False
 
 
+def ssh_hardening_checksums(text):
+    """path -> sha1 from `sha1sum` output lines ("<40 hex>  <path>"); other lines are ignored."""
+    sums = {}
+    for line in str(text or "").splitlines():
+        match = re.match(r"^([0-9a-f]{40})\s+\*?(/\S.*)$", line.strip())
+        if match:
+            sums[match.group(2)] = match.group(1)
+    return sums
+
+
 def ssh_hardening_pending(current_checksum, text):
     """True when the file whose sha1 is CURRENT_CHECKSUM (None: absent) does not hold TEXT."""
     return current_checksum != hashlib.sha1(str(text).encode("utf-8")).hexdigest()  # noqa: S324 - Ansible's stat checksum is sha1
@@ -122,6 +132,7 @@ class FilterModule:
             "ssh_hardening_crypto": ssh_hardening_crypto,
             "ssh_hardening_dropin_supported": ssh_hardening_dropin_supported,
             "ssh_hardening_pending": ssh_hardening_pending,
+            "ssh_hardening_checksums": ssh_hardening_checksums,
             "ssh_hardening_block_pending": ssh_hardening_block_pending,
             "ssh_hardening_refusals": ssh_hardening_refusals,
         }

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # What a run of a playbook that changes hosts may not be asked to do from the command line: skip its gates
-# (--skip-tags on the tags the gates carry, --start-at-task) or replace, with an extra variable, a value that the
-# gates verified or that only the inventory may set (docs/architecture.md, "Gates").
+# (--skip-tags on the tags the gates carry or on `tagged`, --start-at-task, --step) or replace, with an extra
+# variable, a value that the gates verified or that only the inventory may set (docs/architecture.md, "Gates").
 #
 # Pure Python, used on the control node by the filter plugin followup_gated (in the `hosts:` of every gate play, so
 # that no tag can skip it) and by the action plugin of followup_release_install (so that the install checks again).
@@ -14,6 +14,8 @@ import re
 
 # Tags the gate plays and tasks carry. Skipping any of them skips a gate.
 GATE_TAGS = ("always", "followup_gate")
+# Ansible's special tag that, skipped, skips every tagged task: the gates' too (untagged tasks still run).
+SKIPS_GATES = (*GATE_TAGS, "tagged")
 
 # Extra variables a caller may pass to a playbook that changes hosts: what to do, never how it is verified.
 # Everything else that names followup-ops' own inputs is refused below.
@@ -51,10 +53,10 @@ def forbidden_extra_vars(names):
     return sorted(set(bad))
 
 
-def refusals(skip_tags=(), start_at_task=None, extra_var_names=()):
+def refusals(skip_tags=(), start_at_task=None, extra_var_names=(), step=False):
     """Every reason the command line of this run may not run a gated playbook (an empty list when it may)."""
     reasons = []
-    skipped = sorted(set(str(t) for t in skip_tags or ()) & set(GATE_TAGS))
+    skipped = sorted(set(str(t) for t in skip_tags or ()) & set(SKIPS_GATES))
     if skipped:
         reasons.append(
             "--skip-tags %s would skip the gates that run before any host is touched: run without skipping them "
@@ -64,6 +66,11 @@ def refusals(skip_tags=(), start_at_task=None, extra_var_names=()):
         reasons.append(
             "--start-at-task would skip the gates that run before any host is touched: run the whole playbook "
             "(it changes only what differs)"
+        )
+    if step:
+        reasons.append(
+            "--step would let each gate task be answered 'no' and skipped: run without --step (use --check to see "
+            "what would change)"
         )
     bad = forbidden_extra_vars(extra_var_names)
     if bad:
@@ -96,4 +103,4 @@ def cli_refusals(loader_factory=None):
         names = _extra_var_names(raw, loader_factory or DataLoader) if raw else []
     except ValueError as err:
         return ["%s: pass them as key=value, JSON, or an unencrypted @file" % err]
-    return refusals(args.get("skip_tags") or (), args.get("start_at_task"), names)
+    return refusals(args.get("skip_tags") or (), args.get("start_at_task"), names, bool(args.get("step")))

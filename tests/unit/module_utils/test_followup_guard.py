@@ -44,6 +44,17 @@ def test_skipping_other_tags_is_fine():
     assert guard.refusals(["followup_gate"], None, [])[0].startswith("--skip-tags followup_gate")
 
 
+def test_skipping_every_tagged_task_skips_the_gates_too_and_is_refused():
+    # Ansible's special tag `tagged`: --skip-tags tagged skips every task that has a tag, the gates' included.
+    assert guard.refusals(["tagged"], None, [])[0].startswith("--skip-tags tagged would skip the gates")
+    assert guard.refusals(["untagged", "all"], None, []) == []  # the gates (tagged always) still run
+
+
+def test_stepping_through_the_tasks_is_refused():
+    reasons = guard.refusals([], None, [], step=True)
+    assert len(reasons) == 1 and reasons[0].startswith("--step would let each gate task be answered 'no'")
+
+
 def test_the_command_line_of_the_running_ansible_is_read(monkeypatch):
     from ansible import context
     from ansible.module_utils.common.collections import ImmutableDict
@@ -64,3 +75,7 @@ def test_the_command_line_of_the_running_ansible_is_read(monkeypatch):
         context, "CLIARGS", ImmutableDict(skip_tags=(), start_at_task=None, extra_vars=("@/nonexistent",))
     )
     assert "could not be read" in guard.cli_refusals()[0]
+    monkeypatch.setattr(
+        context, "CLIARGS", ImmutableDict(skip_tags=("tagged",), start_at_task=None, extra_vars=(), step=True)
+    )
+    assert [r.split(" ", 1)[0] for r in guard.cli_refusals()] == ["--skip-tags", "--step"]

@@ -3,9 +3,13 @@
 An operation that changes hosts takes one lease per host of its inventory (keyed by the host's address, so that two
 copies of one inventory, or two inventories naming the same server, still exclude each other). A lease is a small
 JSON file under runs/locks/: who holds it (operation, command, user, control node, pid) and until when. The holder
-renews it while it runs; a lease whose holder died expires on its own (LEASE_SECONDS after its last renewal), and at
-once when its holder was a process of this control node that no longer exists. Taking and releasing leases is
-serialised by an flock on runs/locks/.guard, so two operations never both see a host as free.
+renews it while it runs. A lease of this control node is judged by its holder alone: held while the holder (or the
+ansible-playbook it started) lives, whatever the clock says or however long ago it was renewed (a holder stopped
+with Ctrl-Z, or a clock that jumps forward, must not hand its hosts to a second operation), free at once when none
+of them lives any more. A lease of another control node (a shared runs/) expires LEASE_SECONDS after its last
+renewal. A lease file that exists but cannot be read is refused, never taken over; one that holds no lease (not a
+JSON object) is replaced. Taking and releasing leases is serialised by an flock on runs/locks/.guard, so two
+operations never both see a host as free.
 """
 
 import contextlib
@@ -25,16 +29,25 @@ RENEW_SECONDS = 30
 class LockHeld(Exception):
     """Another operation holds a lease on a host this one needs. The message names the holder."""
 
-    def __init__(self, holder, host):
+    def __init__(self, holder, host, message=None):
         self.holder = holder
         self.host = host
-        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(holder.get("acquired_at", 0)))
-        super().__init__(
-            f"another operation holds the hosts: {holder.get('command')} ({holder.get('operation')}) by "
-            f"{holder.get('user')} on {holder.get('control_node')}, pid {holder.get('pid')}, since {since}, "
-            f"on {host}: wait for it to finish (its lease expires {LEASE_SECONDS}s after its holder stops renewing "
-            "it), then retry"
-        )
+        if message is None:
+            try:
+                since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(holder.get("acquired_at", 0))))
+            except (TypeError, ValueError, OverflowError):
+                since = "?"
+            message = (
+                f"another operation holds the hosts: {holder.get('command')} ({holder.get('operation')}) by "
+                f"{holder.get('user')} on {holder.get('control_node')}, pid {holder.get('pid')}, since {since}, "
+                f"on {host}: wait for it to finish (a lease of this control node lasts as long as its process does; "
+                f"one of another control node expires {LEASE_SECONDS}s after its holder stops renewing it), then retry"
+            )
+        super().__init__(message)
+
+
+class _Unreadable(Exception):
+    """A lease file exists but cannot be read: its holder may be alive."""
 
 
 def _key(host):
@@ -106,12 +119,26 @@ class Leases:
                 fcntl.flock(guard, fcntl.LOCK_UN)
 
     def _read(self, host):
+        """The lease of HOST: None when there is none, {} when the file holds no lease (it is replaced); raises
+        _Unreadable when it exists but cannot be read (permissions, I/O): who holds it cannot be known."""
         try:
-            return json.loads(self._path(host).read_text())
+            data = json.loads(self._path(host).read_text())
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            return {}  # unreadable: treated as expired, and replaced
+        except ValueError:
+            return {}  # not JSON: no lease (writes are atomic, so no live holder writes this)
+        except OSError as err:
+            raise _Unreadable(err) from err
+        return data if isinstance(data, dict) else {}
+
+    def _expired(self, current, now):
+        """Whether CURRENT (another operation's lease) no longer holds its host."""
+        if current.get("control_node") == socket.gethostname():
+            return not _alive_here(current)
+        try:
+            return float(current.get("expires_at", 0)) < now
+        except (TypeError, ValueError):
+            return True  # no expiry that can be read: no lease
 
     def _write(self, host, now):
         data = dict(self.holder, host=host, renewed_at=now, expires_at=now + LEASE_SECONDS)
@@ -123,16 +150,31 @@ class Leases:
     def _ours(self, current):
         return bool(current) and current.get("operation") == self.holder.get("operation")
 
+    def _held_by_us(self, host):
+        try:
+            return self._ours(self._read(host))
+        except _Unreadable:
+            return False
+
     def acquire(self):
         """Take every lease or none; raise LockHeld naming the holder of the first host that is taken."""
         now = time.time()
         with self._guard():
             for host in self.hosts:
-                current = self._read(host)
+                try:
+                    current = self._read(host)
+                except _Unreadable as err:
+                    cause = err.args[0]
+                    raise LockHeld(
+                        {},
+                        host,
+                        f"the lease {self._path(host)} of {host} exists but cannot be read "
+                        f"({cause.strerror or cause}): another operation may hold the hosts; when none runs, "
+                        "remove that file (or make it readable), then retry",
+                    ) from None
                 if not current or self._ours(current):
                     continue
-                expired = current.get("expires_at", 0) < now or not _alive_here(current)
-                if not expired:
+                if not self._expired(current, now):
                     raise LockHeld(current, host)
                 known = {a.get("operation") for a in self.abandoned}
                 if current.get("operation") and current.get("operation") not in known:
@@ -150,7 +192,7 @@ class Leases:
             with contextlib.suppress(OSError), self._guard():
                 now = time.time()
                 for host in self.hosts:
-                    if self._ours(self._read(host)):
+                    if self._held_by_us(host):
                         self._write(host, now)
 
     def add_child(self, pid):
@@ -164,7 +206,7 @@ class Leases:
         with contextlib.suppress(OSError), self._guard():
             now = time.time()
             for host in self.hosts:
-                if self._ours(self._read(host)):
+                if self._held_by_us(host):
                     self._write(host, now)
 
     def release(self):
@@ -175,7 +217,7 @@ class Leases:
             return
         with contextlib.suppress(OSError), self._guard():
             for host in self.hosts:
-                if self._ours(self._read(host)):
+                if self._held_by_us(host):
                     with contextlib.suppress(FileNotFoundError):
                         self._path(host).unlink()
         self.taken = False

@@ -8,11 +8,24 @@ import argparse
 import sys
 
 from followup_ops import __version__
-from followup_ops.commands import compliance, db, deploy, fault, inspect, lab, migrations, report, schema, status
+from followup_ops.commands import (
+    backup,
+    compliance,
+    db,
+    deploy,
+    fault,
+    inspect,
+    lab,
+    migrations,
+    report,
+    restore,
+    schema,
+    status,
+)
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
-COMMANDS = (compliance.COMMAND, deploy.COMMAND, inspect.COMMAND, status.COMMAND)
+COMMANDS = (compliance.COMMAND, deploy.COMMAND, inspect.COMMAND, status.COMMAND, restore.COMMAND)
 
 EPILOG = """exit codes: 0 ok, 1 error, 2 refused before any host changed (a gate, or another operation holds the
 hosts), 3 failed and rolled back, 4 non-compliant findings, 130 interrupted. Each operation is recorded under
@@ -36,6 +49,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"followup-ops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     lab.register(sub)
+    backup.register(sub)
     migrations.register(sub)
     fault.register(sub)
     report.register(sub)

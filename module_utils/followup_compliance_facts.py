@@ -1099,10 +1099,11 @@ def collect_mysql(options, facts):
                         "no_password": bool(r[3]),
                         "password_invalid": bool(r[4]),
                         "alternative_plugins": [a for a in alternatives if a],
-                        "locked": _native(r[6]) == "true",
+                        # JSON_VALUE gives "1" (MariaDB) or "true" for a JSON true
+                        "locked": str(_native(r[6])).lower() in ("true", "1"),
                         "password_lifetime": _int_or_none(r[7]),
                         "password_expired": bool(r[8]),
-                        "is_role": _native(r[9]) == "true",
+                        "is_role": str(_native(r[9])).lower() in ("true", "1"),
                     }
                 )
         else:

@@ -142,3 +142,60 @@ def test_nginx_is_parsed_with_includes_contexts_and_lines_without_running_it(tmp
 def test_a_mysql_server_that_cannot_be_reached_is_an_error_in_its_section_not_a_failure(tmp_path):
     data = facts.collect_mysql({"socket": str(tmp_path / "nowhere.sock")}, {})
     assert "cannot connect to MySQL" in data["error"] and "users" not in data
+
+
+class FakeCursor:
+    """Answers the collector's queries as MariaDB 10.11 does (JSON_VALUE gives '1' for a JSON true)."""
+
+    def __init__(self, seen):
+        self.seen = seen
+        self.rows = []
+
+    def execute(self, sql, args=None):
+        self.seen.append(sql)
+        if sql.startswith("SELECT VERSION()"):
+            self.rows = [("10.11.6-MariaDB-0+deb12u1",)]
+        elif sql.startswith("SHOW GLOBAL VARIABLES"):
+            self.rows = [("have_ssl", "DISABLED"), ("wsrep_sst_auth", "sst:secret"), ("datadir", "/nonexistent/")]
+        elif "information_schema.PLUGINS" in sql:
+            self.rows = [("unix_socket", "ACTIVE", "AUTHENTICATION", "ON")]
+        elif "information_schema.COLUMNS" in sql:
+            self.rows = [("user",), ("priv",)]
+        elif "mysql.global_priv" in sql:
+            self.rows = [("mariadb.sys", "localhost", "mysql_native_password", 1, 0, "[]", "1", None, 1, "0")]
+        elif "USER_PRIVILEGES" in sql:
+            self.rows = [("'root'@'localhost'", "SUPER", "YES")]
+        elif sql.startswith("SHOW DATABASES"):
+            self.rows = [("mysql",)]
+        else:
+            self.rows = []
+
+    def fetchall(self):
+        return self.rows
+
+
+class FakeConnection:
+    def __init__(self, seen):
+        self.seen = seen
+
+    def cursor(self):
+        return FakeCursor(self.seen)
+
+    def close(self):
+        pass
+
+
+def test_mariadb_accounts_are_read_in_a_read_only_transaction_without_hashes(monkeypatch):
+    import sys
+    import types
+
+    seen = []
+    fake = types.SimpleNamespace(connect=lambda **kw: FakeConnection(seen), MySQLError=Exception)
+    monkeypatch.setitem(sys.modules, "pymysql", fake)
+    data = facts.collect_mysql({"socket": "/run/mysqld/mysqld.sock"}, {})
+    assert seen[0] == "START TRANSACTION READ ONLY" and seen[-1] == "ROLLBACK"
+    assert not any("authentication_string FROM" in q or q.strip().endswith("Password") for q in seen)
+    (sys_account,) = data["users"]
+    assert sys_account["locked"] is True and sys_account["no_password"] is True
+    assert data["variables"]["wsrep_sst_auth"] == "********" and data["variables"]["have_ssl"] == "DISABLED"
+    assert data["global_privileges"] == {"'root'@'localhost'": ["SUPER", "GRANT OPTION"]}

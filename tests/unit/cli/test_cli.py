@@ -25,6 +25,10 @@ COMMANDS = [
     ["migrations", "status"],
     ["migrations", "repair"],
     ["status"],
+    ["backup"],
+    ["backup", "list"],
+    ["backup", "drill"],
+    ["restore"],
     ["inspect"],
     ["fault"],
     ["fault", "open"],
@@ -121,3 +125,32 @@ def test_report_commands_refuse_bad_arguments_with_one_line_exit_1(capsys):
             cli.main(words)
         err = capsys.readouterr().err
         assert caught.value.code == 1 and err.count("\n") == 1 and words_err in err, (words, err)
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["restore", "-i", "inventories/lab", "--backup", "latest"], "is not a backup id such as"),
+        (["restore", "-i", "inventories/lab", "--db", "mysql", "--until", "yesterday"], "is not a time such as"),
+        (["restore", "-i", "inventories/lab", "--db", "mysql", "--until", "2026-12-01T20:30:00"], "has no time zone"),
+        (["backup", "-i", "inventories/lab", "--db", "oracle"], "invalid choice: 'oracle'"),
+        (["backup", "drill", "-i", "inventories/lab", "--backup", "x"], "is not a backup id such as"),
+    ],
+)
+def test_bad_backup_and_restore_arguments_are_one_line_exit_1(words, expected, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(words)
+    err = capsys.readouterr().err
+    assert caught.value.code == 1 and err.count("\n") == 1 and expected in err
+
+
+def test_backup_without_an_inventory_is_one_line_exit_1(capsys):
+    code = cli.main(["backup"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "backup needs an inventory" in err
+
+
+def test_restore_without_backup_or_db_is_one_line_exit_1(capsys):
+    code = cli.main(["restore", "-i", "inventories/lab"])
+    err = capsys.readouterr().err
+    assert code == 1 and "restore needs --backup ID" in err

@@ -67,12 +67,19 @@ def append(record, path=None):
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     except OSError as err:
         raise AuditError(f"the audit log {path} could not be opened ({err.strerror or err})") from err
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            # A record cut short (power loss, a kill in mid-write) ends without a newline: end it, so that this
+            # record stays a line of its own instead of being glued to the broken one.
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+        except OSError as err:
+            raise AuditError(f"the audit log {path} could not be locked ({err.strerror or err})") from err
         try:
             written = 0
             while written < len(data):

@@ -48,7 +48,8 @@ QUOTES = ("'", '"', "`")
 
 # Statements that would break the runner's bookkeeping (the script's data changes and its history row commit
 # together, on one connection that holds the migration lock), matched on the statement as the server reads it:
-# upper case, blanks collapsed, string contents blanked, /*! */ markers removed, hints dropped.
+# upper case, blanks collapsed, string contents blanked, quoted identifiers kept as names (MySQL accepts `autocommit`),
+# /*! */ markers removed, hints dropped.
 _CONTROL = [
     (re.compile(r"^BEGIN\b(?! NOT ATOMIC\b)"), "BEGIN starts a transaction"),
     (re.compile(r"^START TRANSACTION\b"), "START TRANSACTION starts a transaction"),
@@ -66,13 +67,18 @@ _CONTROL = [
     ),
     (
         re.compile(
-            r"^SET\b.*(?:@@(?:GLOBAL|SESSION|LOCAL|PERSIST|PERSIST_ONLY)\.|@@|(?<![\w@$.]))"
+            r"^SET\b.*(?:@@(?:GLOBAL|SESSION|LOCAL|PERSIST|PERSIST_ONLY)\.|@@|(?<![\w@$.`\"]))[`\"]?"
             r"(?:AUTOCOMMIT|COMPLETION_TYPE|TRANSACTION_READ_ONLY|TX_READ_ONLY|TRANSACTION_ISOLATION|TX_ISOLATION)"
-            r"\s*:?="
+            r"[`\"]?\s*:?="
         ),
         "setting autocommit or how transactions behave",
     ),
     (re.compile(r"^USE\b"), "USE switches the database, so later statements would run elsewhere"),
+    (
+        re.compile(r"^(?:PREPARE|EXECUTE)\b"),
+        "PREPARE and EXECUTE run SQL that is only text when the script is checked (it could commit, or release the "
+        "runner's lock)",
+    ),
     (
         re.compile(r"\b(?:GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS)\s*\("),
         "named locks (GET_LOCK, RELEASE_LOCK) would release or stack the runner's migration lock",
@@ -560,6 +566,15 @@ def script_line(err, script):
 # --- SQL ---------------------------------------------------------------------------------------------------------
 
 
+def _as_checked(text, i, end):
+    """How the check reads the quoted text TEXT[I:END]: a string's contents are data and blanked; an identifier
+    (backticks, or double quotes under ANSI_QUOTES) keeps its name's letters, but none of its punctuation."""
+    quote = text[i]
+    if quote == "'":
+        return "''"
+    return quote + re.sub(r"[^\w$]", "_", text[i + 1 : end - 1]) + quote
+
+
 def _quoted(text, i, where, line):
     """Index after the quoted string or identifier opening at I."""
     quote = text[i]
@@ -589,7 +604,7 @@ def _executable_comment(text, i, where, line):
         ch = text[j]
         if ch in QUOTES:
             end = _quoted(text, j, where, line + text.count("\n", i, j))
-            inner.append(ch + ch)
+            inner.append(_as_checked(text, j, end))
             j = end
             continue
         if ch == "*" and j + 1 < n and text[j + 1] == "/":
@@ -640,7 +655,7 @@ def split_sql(text, where="the SQL"):
                 start[0] = line
             end = _quoted(text, i, where, line)
             buf.append(text[i:end])
-            chk.append(ch + ch)
+            chk.append(_as_checked(text, i, end))
             line += text.count("\n", i, end)
             i = end
         elif ch == "#" or (ch == "-" and nxt == "-" and (i + 2 >= n or text[i + 2].isspace())):

@@ -1330,8 +1330,11 @@ def collect_mongodb(runner, options, facts, uri=None):
         if isinstance(params, dict):
             result["parameters"] = params
         version = (live.get("buildinfo") or {}).get("version")
-        if version:
+        if version and engine == "mongod":
             result["version"] = version
+        elif version:
+            # FerretDB answers buildInfo with the MongoDB version it is compatible with, not its own
+            result["compatible_version"] = version
     if engine == "mongod":
         result.setdefault("config_source", result.get("config_source") or "file")
         config = result.get("config") or {}

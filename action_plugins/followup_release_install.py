@@ -5,7 +5,8 @@
 #   followup_release, followup_release_signers or any __ internal) is refused here again (followup_guard);
 # - the signed index is read from the inventory's followup_release_repository and verified against the
 #   inventory's followup_release_signers (never from task arguments); the task names only the component and the
-#   version (and layout options), and a version other than the run's followup_release_version is refused;
+#   version (and layout options), and a version other than the run's followup_release_version is refused, and so is
+#   a tarball other than the one the gates of the run verified and handed over (followup_release);
 # - the tarball is found in the signed index, verified here completely, copied to the host's .releases/ by this
 #   plugin when it is missing there or differs, and the module re-verifies it on the host against the sha256 from
 #   the signed index (the only sha256 it is given).
@@ -42,6 +43,9 @@ from ansible.module_utils.followup_release import (  # noqa: E402
 MODULE = "ansible.legacy.followup_release_install"
 REPOSITORY_VAR = "followup_release_repository"
 REQUEST_VAR = "followup_release_version"
+# What the gates of the run verified (playbooks/preflight.yml hands it over with set_fact): the install takes that
+# tarball or nothing, even where the inventory names another repository or other signers for one group or host.
+VERIFIED_VAR = "followup_release"
 
 # What a task may say. The tarball, its sha256 and the root are not among it: they come from the signed index and
 # the layout.
@@ -154,6 +158,19 @@ class ActionModule(ActionBase):
         if args["keep_releases"] < 2:
             raise AnsibleActionFail("keep_releases must be at least 2 (the current and the previous release)")
         entry, manifest, signer = self._signed_release(task_vars, version)
+        if VERIFIED_VAR in task_vars:
+            verified = self._templar.template(task_vars[VERIFIED_VAR])
+            if (
+                not isinstance(verified, dict)
+                or to_text(verified.get("version")) != version
+                or to_text(verified.get("sha256")) != entry["sha256"]
+            ):
+                shown = verified.get("sha256") if isinstance(verified, dict) else verified
+                raise AnsibleActionFail(
+                    f"release {version} from {entry['path']} (sha256 {entry['sha256']}) is not the tarball the gates "
+                    f"of this run verified ({VERIFIED_VAR}: {shown}): this host's {REPOSITORY_VAR} or {SIGNERS_VAR} "
+                    "differ from the ones the gates read; set them once for the whole inventory (group_vars/all)"
+                )
         component = args["component"]
         root = component_root(component, args["base_dir"])
         try:

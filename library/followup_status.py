@@ -79,6 +79,7 @@ status:
 
 import json
 import os
+import re
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
@@ -100,6 +101,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.request import urlopen
 
 CHECK_TYPES = ("http", "sip", "tcp")
+PORT_RE = re.compile(r"\A[0-9]{1,5}\Z")
 
 
 def read_facts(facts_dir):
@@ -167,6 +169,12 @@ def service_state(module, unit):
     return state or "unknown"
 
 
+def valid_port(value):
+    """Whether VALUE is a TCP/UDP port (1-65535, ASCII digits; JSON facts may carry it as text)."""
+    text = str(value)
+    return not isinstance(value, bool) and bool(PORT_RE.match(text)) and 1 <= int(text) <= 65535
+
+
 def run_check(check, timeout):
     kind = check.get("type", "http")
     host = check.get("host") or "127.0.0.1"
@@ -218,8 +226,8 @@ def main():
     }
     results = []
     for check in checks:
-        if check.get("type", "http") not in CHECK_TYPES or "port" not in check:
-            problems.append("a local fact names a health check without a port or a known type: %s" % check)
+        if check.get("type", "http") not in CHECK_TYPES or not valid_port(check.get("port")):
+            problems.append("a local fact names a health check without a port 1-65535 or a known type: %s" % check)
             continue
         ok, detail = run_check(check, p["timeout"])
         results.append({"name": check.get("name") or check.get("type"), "ok": ok, "detail": detail})

@@ -29,8 +29,11 @@ _KEPT_ENV = re.compile(
     r"^(ANSIBLE_HOST_KEY_CHECKING|ANSIBLE_(?!.*(PASS|SECRET|TOKEN|KEY)).*|PATH|HOME|USER|LOGNAME|LANG|LC_ALL|VIRTUAL_ENV)$"
 )
 # Environment variables the run itself gets; ansible-runner would otherwise hand it (and record) the whole
-# environment of the operator's shell.
-_RUN_ENV = re.compile(r"^(ANSIBLE_.*|PATH|HOME|USER|LOGNAME|LANG|LC_.*|TZ|TERM|TMPDIR|SSH_AUTH_SOCK|VIRTUAL_ENV)$")
+# environment of the operator's shell. No ANSIBLE_* of the shell: they beat ansible.cfg, so a profile's
+# ANSIBLE_SSH_ARGS (StrictHostKeyChecking=no) or ANSIBLE_ROLES_PATH (another project's `common` role) would change
+# how hosts are reached and what runs on them; a run's Ansible settings are the repository's ansible.cfg and the
+# ones run_playbook sets.
+_RUN_ENV = re.compile(r"^(PATH|HOME|USER|LOGNAME|LANG|LC_.*|TZ|TERM|TMPDIR|SSH_AUTH_SOCK|VIRTUAL_ENV)$")
 
 
 @dataclass

@@ -113,6 +113,7 @@ import datetime
 import json
 import os
 import pwd
+import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -256,7 +257,9 @@ def main():
     except Exception as err:  # an internal error is a failed drill too, and recorded as one
         record.update(result="fail", error="%s: %s" % (type(err).__name__, to_native(err)))
     finally:
-        record["cleaned_up"] = scratch.stop()
+        scratch.stop()
+        shutil.rmtree(p["workdir"], ignore_errors=True)
+        record["cleaned_up"] = not os.path.exists(p["workdir"])
     finished = time.time()
     record.update(finished_at=_iso(finished), duration_s=round(finished - started, 3))
     relpath = drill_relpath(manifest["id"])

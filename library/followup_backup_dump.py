@@ -135,6 +135,7 @@ def main():
                 "estimated_bytes": est_bytes,
                 "objects": objects,
             }
+            summary["target_host"] = config["target"]["host"]
             try:
                 summary["target_free_bytes"] = target_of(config).call("df")["free_bytes"]
                 summary["target_reachable"] = True

@@ -582,7 +582,7 @@ def stream_backup(producer, digest, recipients, sink, env=None, pass_fds=(), zst
             pass_fds=pass_fds,
         )
         procs.append(prod)
-        prod_err = _Tail(prod.stderr)
+        prod_err = _Tail(prod.stderr, limit=65536)
         prod_err.start()
         zstd = subprocess.Popen(
             ["zstd", "-q", "-c", "-%d" % zstd_level, "-T2"],
@@ -644,6 +644,7 @@ def stream_backup(producer, digest, recipients, sink, env=None, pass_fds=(), zst
     if codes[2] != 0:
         sink.abort()
         raise BackupError("age failed (exit %d): %s" % (codes[2], age_err.text()))
+    prod_err.join(5)
     result = digest.finish()
     if not result.get("complete"):
         sink.abort()
@@ -654,7 +655,8 @@ def stream_backup(producer, digest, recipients, sink, env=None, pass_fds=(), zst
         "bytes": size,
         "plaintext_bytes": digest.bytes,
         "digest": result,
-        "producer_stderr": prod_err.text(),
+        # the whole tail: mariabackup names the binlog position a few lines before its last one
+        "producer_stderr": prod_err.data.decode("utf-8", "replace"),
         "stored": stored,
     }
 
@@ -963,13 +965,14 @@ def binlogs_from(names, start_file):
     return sorted((n for n in names if binlog_sequence(n) >= start), key=binlog_sequence)
 
 
-def find_statement_position(decoded, statement):
+def find_statement_position(decoded, statement, min_pos=0):
     """The position at which to stop so that the transaction holding STATEMENT is not applied.
 
     DECODED is `mysqlbinlog --base64-output=decode-rows -vv` output of one binary log. A ROW-format log carries the
     statement's text as an annotation (`#Q> ...`, MariaDB's binlog_annotate_row_events, MySQL's
     binlog_rows_query_log_events) or as a query event. Returns the `# at N` of the event that begins the
-    transaction (its GTID or BEGIN), or None when the statement is not in this log.
+    transaction (its GTID or BEGIN), or None when the statement is not in this log at or after MIN_POS (the
+    backup's position: what came before it is in the backup already).
     """
     needle = " ".join(statement.split()).lower()
     if not needle:
@@ -996,7 +999,9 @@ def find_statement_position(decoded, statement):
             continue
         text = flat[4:] if flat.startswith("#q> ") else flat
         if needle in text:
-            return txn_start if txn_start is not None else last_at
+            found = txn_start if txn_start is not None else last_at
+            if found is not None and found >= min_pos:
+                return found
     return None
 
 

@@ -308,8 +308,13 @@ def mysql_restore(
         client.append("--socket=%s" % socket)
     started = time.time()
     try:
+        # The restore itself is not written to the target's binary log: the logs stay what the application did,
+        # so a later point-in-time recovery never replays a restore.
         result = stream_restore(
-            source_argv, identity, [*client, "--binary-mode"], expect_sha256=manifest["archive"]["sha256"]
+            source_argv,
+            identity,
+            [*client, "--binary-mode", "--init-command=SET SESSION sql_log_bin=0"],
+            expect_sha256=manifest["archive"]["sha256"],
         )
     except BackupError:
         if not tables:
@@ -377,7 +382,8 @@ def apply_binlogs(m, manifest, identity, binlog_sources, until=None, stop_before
                 consumer_stdout=subprocess.PIPE,
                 scan=lambda text, found=found: found.append(text),
             )
-            pos = find_statement_position("".join(found), stop_before)
+            start = position["pos"] if name == position["file"] else 0
+            pos = find_statement_position("".join(found), stop_before, start)
             if pos is not None:
                 stop_at = (name, pos)
                 break

@@ -66,9 +66,12 @@ def identity_refusals(identity_present):
 def target_refusals(target):
     """TARGET: {host, reachable, error, free_bytes}."""
     if not target.get("reachable"):
+        error = target.get("error") or "no answer"
+        if str(error).startswith("the backup host"):  # the probe's message names the host, the account and the fix
+            return [str(error)]
         return [
             "the backup host %s is unreachable (%s): start it or fix backup_target_host, then retry"
-            % (target.get("host") or "(none)", target.get("error") or "no answer")
+            % (target.get("host") or "(none)", error)
         ]
     return []
 
@@ -106,11 +109,13 @@ def request_refusals(db, method):
 def probe_target(probes):
     """(target, estimates) from the database hosts' check-mode probes: the backup host as they reach it."""
     estimates = [{"engine": x.get("engine"), "estimated_bytes": x.get("estimated_bytes") or 0} for x in probes]
+    host = probes[0].get("target_host") if probes else None
     unreachable = [x for x in probes if not x.get("target_reachable")]
     if unreachable:
-        return {"host": "the backup host", "reachable": False, "error": unreachable[0].get("target_error")}, estimates
+        # the probe's message already names the host and the account
+        return {"host": host, "reachable": False, "error": unreachable[0].get("target_error")}, estimates
     free = min(int(x.get("target_free_bytes") or 0) for x in probes)
-    return {"host": "the backup host", "reachable": True, "free_bytes": free}, estimates
+    return {"host": host, "reachable": True, "free_bytes": free}, estimates
 
 
 def backup_refusals(recipients, target, estimates, method="logical", db="all"):

@@ -19,7 +19,7 @@ DEMO_RELEASE ?= 1.0.0
 # this repository has none on purpose, so that line is noise and is filtered out (nothing else is).
 MOLECULE_NOISE := molecule/default/molecule.yml' glob failed
 # Molecule scenarios, in the order they run (one per role).
-SCENARIOS ?= common mysql mongodb followup_component followup_app followup_voice followup_fep reports
+SCENARIOS ?= common mysql mongodb followup_component followup_app followup_voice followup_fep compliance reports
 
 .PHONY: help bootstrap venv lock artifacts releases images lab demo lint unit molecule integration test clean
 

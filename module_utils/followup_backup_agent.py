@@ -479,7 +479,6 @@ def mongodb_backup(config, when=None):
     relpath = archive_relpath(bid)
     argv = [
         g.get("dump_tool", "mongodump"),
-        "--quiet",
         "--archive",
         "--uri=%s" % g["dump_uri"],
         "--config=%s" % g["config_file"],
@@ -565,7 +564,6 @@ def mongodb_restore(
         conf_fd = secret_fd(conf)
         argv = [
             restore_tool,
-            "--quiet",
             "--archive",
             "--uri=%s" % _uri_with_user(uri, user, mechanism, source),
             "--config=/dev/fd/%d" % conf_fd,

@@ -108,5 +108,8 @@ def test_the_stop_position_is_the_start_of_the_transaction_holding_the_statement
     assert find_statement_position(DECODED, "delete   from d1.t where id=1") == 611
     assert find_statement_position(DECODED, "INSERT INTO d1.t VALUES (9,'x')") == 823
     assert find_statement_position(DECODED, "DROP TABLE t") is None
+    # before the backup's position: already in the backup, not a place to stop
+    assert find_statement_position(DECODED, "delete from d1.t where id=1", min_pos=700) is None
+    assert find_statement_position(DECODED, "INSERT INTO d1.t", min_pos=700) == 823
     with pytest.raises(ValueError):
         find_statement_position(DECODED, "  ")

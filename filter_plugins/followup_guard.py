@@ -15,17 +15,32 @@ _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-from ansible.module_utils.followup_guard import cli_refusals  # noqa: E402
+from ansible.module_utils.followup_guard import PREFLIGHT, cli_refusals  # noqa: E402
 
 
-def followup_gated(pattern):
-    """Return the host PATTERN unchanged, or refuse the run when its command line would get around the gates."""
+def followup_gated(pattern, after_preflight=False):
+    """Return the host PATTERN unchanged, or refuse the run when its command line would get around the gates.
+
+    AFTER_PREFLIGHT: the play changes hosts on the strength of playbooks/preflight.yml's gates, which must have passed
+    earlier in this same ansible-playbook run (a variable could be set by an inventory; this cannot).
+    """
     reasons = cli_refusals()
+    if after_preflight and not PREFLIGHT["passed"]:
+        reasons.append(
+            "this playbook changes hosts only after the gates of playbooks/preflight.yml passed in the same run: run "
+            "playbooks/site.yml (followup-ops deploy), with --tags or --limit to narrow it"
+        )
     if reasons:
         raise AnsibleFilterError("followup-ops refused the run before any host was touched: " + "; ".join(reasons))
     return pattern
 
 
+def followup_gates_passed(pattern):
+    """Record, in this ansible-playbook process, that the gates of preflight.yml passed; return PATTERN."""
+    PREFLIGHT["passed"] = True
+    return followup_gated(pattern)
+
+
 class FilterModule:
     def filters(self):
-        return {"followup_gated": followup_gated}
+        return {"followup_gated": followup_gated, "followup_gates_passed": followup_gates_passed}

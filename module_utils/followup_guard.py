@@ -24,6 +24,11 @@ REQUEST_VARS = (
     "followup_approval_file",
     "followup_seed_scale",
     "followup_operation_id",
+    # upgrades (docs/upgrade.md): where the control node keeps its records (followup-ops passes its runs/), and a
+    # rehearsal on a staging inventory, with its deliberate failure to test the rollback
+    "followup_upgrade_records_dir",
+    "followup_upgrade_rehearsal",
+    "followup_upgrade_rehearse_rollback",
 )
 
 # Names an extra variable may not have (extra variables beat every other source, set_fact and register included).
@@ -36,9 +41,19 @@ PROTECTED = (
     re.compile(r"\Afollowup_(app|fep|voice)_release"),
     # who may sign releases and approvals: only the inventory says so
     re.compile(r"_signers\Z"),
+    # what an approval is checked against (its environment) and how an upgrade runs: only the inventory says so
+    re.compile(r"\Afollowup_(approval|upgrade)_"),
     # where the inventory is: trust anchors are read relative to it
     re.compile(r"\A(inventory_dir|inventory_file|playbook_dir|role_path)\Z"),
+    # who may reach a service, where it listens, and whether secrets are hidden: only the inventory says so
+    re.compile(r"\Afollowup_\w+_(listen|address|allowed_clients|peers|ip_allow)\Z"),
+    re.compile(r"_no_log\Z"),
 )
+
+# Set in the ansible-playbook process once the gates of playbooks/preflight.yml have passed (by the filter
+# followup_gates_passed in the `hosts:` of its last play); playbooks that change hosts after those gates check it,
+# so that running one of them on its own, or with an inventory that defines what the gates hand over, is refused.
+PREFLIGHT = {"passed": False}
 
 
 def forbidden_extra_vars(names):

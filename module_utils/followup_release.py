@@ -18,6 +18,7 @@ import functools
 import hashlib
 import os
 import re
+import stat
 import tarfile
 import unicodedata
 import zlib
@@ -224,9 +225,10 @@ def parse_index(data, where=INDEX, repository=None):
             raise ReleaseError("%s: version must be quoted text MAJOR.MINOR.PATCH, not %s" % (at, _show(version)))
         if not VERSION_RE.match(version):
             raise ReleaseError("%s: version %s is not MAJOR.MINOR.PATCH (ASCII digits)" % (at, _show(version)))
-        if version in seen:
+        if version_key(version) in seen:
+            # 1.0.0 and 01.0.0 are one release: two entries for it would let the index pick either.
             raise ReleaseError("%s: version %s is listed twice" % (at, version))
-        seen.add(version)
+        seen.add(version_key(version))
         sha = entry["sha256"]
         if not isinstance(sha, str) or not SHA256_RE.match(sha):
             raise ReleaseError("%s: sha256 of %s is not 64 lower-case hex digits" % (at, _show(entry["file"])))
@@ -658,14 +660,17 @@ def verify_tarball(path, expected_sha256, version):
     """Open the tarball at PATH once and verify it completely (scan_tarball); return its manifest."""
     name = os.path.basename(path)
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
+        # O_NONBLOCK: opening a FIFO planted in the repository must not hang the gate; the open file is then
+        # checked to be a regular file (fstat: the file that will be read, not whatever the path names later).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError as err:
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             raise ReleaseError("release tarball %s is missing" % path)
         raise ReleaseError("release tarball %s cannot be read (%s)" % (path, err.strerror or err))
-    with handle:
-        if not os.path.isfile(path):
-            raise ReleaseError("release tarball %s is not a regular file" % path)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ReleaseError("release tarball %s is not a regular file" % path)
+    with os.fdopen(fd, "rb") as handle:
         return scan_tarball(handle, expected_sha256, version, name)
 
 

@@ -19,6 +19,12 @@ from ansible.module_utils import followup_guard as guard
         "__followup_component_manifest",
         "_anything",
         "inventory_dir",
+        "followup_app_listen",
+        "followup_app_allowed_clients",
+        "followup_app_peers",
+        "followup_voice_address",
+        "followup_fep_no_log",
+        "mysql_no_log",
         "playbook_dir",
     ],
 )

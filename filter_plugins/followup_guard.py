@@ -25,7 +25,7 @@ def followup_gated(pattern, after_preflight=False):
     earlier in this same ansible-playbook run (a variable could be set by an inventory; this cannot).
     """
     reasons = cli_refusals()
-    if after_preflight and not PREFLIGHT["passed"]:
+    if after_preflight and not PREFLIGHT["passed"] and not _only_reads_the_playbook():
         reasons.append(
             "this playbook changes hosts only after the gates of playbooks/preflight.yml passed in the same run: run "
             "playbooks/site.yml (followup-ops deploy), with --tags or --limit to narrow it"
@@ -33,6 +33,14 @@ def followup_gated(pattern, after_preflight=False):
     if reasons:
         raise AnsibleFilterError("followup-ops refused the run before any host was touched: " + "; ".join(reasons))
     return pattern
+
+
+def _only_reads_the_playbook():
+    """--syntax-check and the --list-* options read the playbook and run nothing."""
+    from ansible import context
+
+    args = context.CLIARGS
+    return any(args.get(key) for key in ("syntax", "listhosts", "listtasks", "listtags"))
 
 
 def followup_gates_passed(pattern):

@@ -87,3 +87,9 @@ def test_a_refusing_gate_ends_the_run_before_the_gates_are_recorded_as_passed(tm
     proc, marker = run(tmp_path, GATES + CHANGE, "-e", "refuse=true")
     assert proc.returncode != 0 and not marker.exists()
     assert "GATE-REFUSED" in proc.stdout
+
+
+def test_a_syntax_check_of_the_changing_play_alone_is_fine(tmp_path):
+    proc, marker = run(tmp_path, CHANGE, "--syntax-check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists()

@@ -6,12 +6,12 @@ import threading
 import pytest
 from ansible.module_utils.followup_release import ReleaseError, parse_index, verify_tarball
 
-INDEX = """format: 1
+INDEX = f"""format: 1
 product: followup
 releases:
-  - {version: "1.0.0", release_date: "2026-02-02", file: followup-1.0.0.tar.gz, sha256: "%s"}
-  - {version: "01.0.0", release_date: "2026-02-03", file: followup-01.0.0.tar.gz, sha256: "%s"}
-""" % ("a" * 64, "b" * 64)
+  - {{version: "1.0.0", release_date: "2026-02-02", file: followup-1.0.0.tar.gz, sha256: "{"a" * 64}"}}
+  - {{version: "01.0.0", release_date: "2026-02-03", file: followup-01.0.0.tar.gz, sha256: "{"b" * 64}"}}
+"""
 
 
 def test_a_fifo_in_place_of_the_tarball_is_refused_at_once(tmp_path):

@@ -40,5 +40,5 @@ def test_a_symlink_in_place_of_the_tarball_is_refused(tmp_path):
 
 
 def test_one_release_listed_twice_in_two_spellings_is_refused():
-    with pytest.raises(ReleaseError, match="version 01.0.0 is listed twice"):
+    with pytest.raises(ReleaseError, match=r"version 01\.0\.0 is listed twice"):
         parse_index(INDEX.encode())

@@ -213,6 +213,17 @@ def os_hardening_pam_read(output):
     return {"modules": modules, "profiles": profiles, "stacks": "\n".join(stacks)}
 
 
+def os_hardening_units_ok(show_output):
+    """unit -> True when enabled and active, from `systemctl show --property=Id,UnitFileState,ActiveState` output
+    (blocks separated by blank lines)."""
+    units = {}
+    for block in (show_output or "").strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("Id"):
+            units[props["Id"]] = props.get("UnitFileState") == "enabled" and props.get("ActiveState") == "active"
+    return units
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -227,6 +238,7 @@ class FilterModule:
             "os_hardening_unit_names": os_hardening_unit_names,
             "os_hardening_installed_packages": os_hardening_installed_packages,
             "os_hardening_pam_read": os_hardening_pam_read,
+            "os_hardening_units_ok": os_hardening_units_ok,
             "os_hardening_admin_members": os_hardening_admin_members,
             "os_hardening_auditd_settings": os_hardening_auditd_settings,
         }

@@ -17,7 +17,7 @@ ROLES = ["os_hardening", "ssh_hardening", "firewall", "mysql_hardening", "mongod
 CATALOGUE = yaml.safe_load((ROOT / "controls" / "djbh-l3.yml").read_text())
 PARAMETERS = CATALOGUE["parameters"]
 CONTROL_IDS = {c["id"] for c in CATALOGUE["controls"]}
-MAPPING_RE = re.compile(r"^\{\{ __followup_hardening_params\.(?P<param>[a-z0-9_]+)(?P<first> \| first)? \}\}$")
+MAPPING_RE = re.compile(r"^\{\{ __followup_hardening_effective\.(?P<param>[a-z0-9_]+)(?P<first> \| first)? \}\}$")
 ID_RE = re.compile(r"\b([A-Z]{3}-[A-Z]{2,4}-)(\d{2}(?:/\d{2})*)\b")
 
 

@@ -150,3 +150,13 @@ def test_container_detection(f):
     assert f.os_hardening_in_container({"virtualization_role": "guest", "virtualization_type": "docker"})
     assert not f.os_hardening_in_container({"virtualization_role": "host", "virtualization_type": "kvm"})
     assert not f.os_hardening_in_container({"virtualization_role": "guest", "virtualization_type": "kvm"})
+
+
+def test_units_ok_needs_enabled_and_active(f):
+    out = (
+        "Id=a.timer\nActiveState=active\nUnitFileState=enabled\n\n"
+        "Id=b.timer\nActiveState=inactive\nUnitFileState=enabled\n\n"
+        "Id=c.timer\nActiveState=active\nUnitFileState=disabled\n"
+    )
+    assert f.os_hardening_units_ok(out) == {"a.timer": True, "b.timer": False, "c.timer": False}
+    assert f.os_hardening_units_ok("") == {}

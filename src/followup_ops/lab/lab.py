@@ -294,6 +294,10 @@ def up(spares=False, log=print):
     image = images.ensure_images(log)
     _ensure_key(log)
     ensure_vault(log)
+    # The lab's approver key and the lab inventory's approvers (the upgrade issue, docs/upgrade.md).
+    from followup_ops.commands.approval import ensure_lab_approver
+
+    ensure_lab_approver(log)
     _ensure_network()
     image_id = docker.image_id(image)
     labels = {IDENTITY_LABEL: identity()}

@@ -78,8 +78,8 @@ options:
     default: false
   requested_version:
     description:
-      - The run's C(followup_release_version). Refused for an upgrade (the approval says the release); the release
-        to rehearse with O(rehearsal).
+      - For an upgrade, the run's C(followup_release_version), which is refused (the approval says the release); with
+        O(rehearsal), the release to rehearse (C(followup_upgrade_rehearse_release)).
     type: str
     default: ""
   rehearsal:
@@ -290,7 +290,7 @@ def rehearse(params, result, releases, index_error, running):
         )
     version = params["requested_version"]
     if not VERSION_RE.match(version or ""):
-        refused.append("a rehearsal needs the release to rehearse (followup_release_version), MAJOR.MINOR.PATCH")
+        refused.append("a rehearsal needs the release to rehearse (followup_upgrade_rehearse_release), MAJOR.MINOR.PATCH")
         result["refused"] = refused
         return result
     result["to_release"] = version

@@ -28,6 +28,7 @@ REQUEST_VARS = (
     # rehearsal on a staging inventory, with its deliberate failure to test the rollback
     "followup_upgrade_records_dir",
     "followup_upgrade_rehearsal",
+    "followup_upgrade_rehearse_release",
     "followup_upgrade_rehearse_rollback",
 )
 

@@ -9,6 +9,7 @@ import sys
 
 from followup_ops import __version__
 from followup_ops.commands import (
+    approval,
     backup,
     compliance,
     db,
@@ -17,15 +18,25 @@ from followup_ops.commands import (
     inspect,
     lab,
     migrations,
+    rehearse,
     report,
     restore,
     schema,
     status,
+    upgrade,
 )
 from followup_ops.errors import EXIT_ERROR, EXIT_INTERRUPTED, OpsError
 from followup_ops.operation import Interrupted, Refused, RolledBack
 
-COMMANDS = (compliance.COMMAND, deploy.COMMAND, inspect.COMMAND, status.COMMAND, restore.COMMAND)
+COMMANDS = (
+    compliance.COMMAND,
+    deploy.COMMAND,
+    inspect.COMMAND,
+    status.COMMAND,
+    restore.COMMAND,
+    upgrade.COMMAND,
+    rehearse.COMMAND,
+)
 
 EPILOG = """exit codes: 0 ok, 1 error, 2 refused before any host changed (a gate, or another operation holds the
 hosts), 3 failed and rolled back, 4 non-compliant findings, 130 interrupted. Each operation is recorded under
@@ -55,6 +66,7 @@ def build_parser():
     report.register(sub)
     schema.register(sub)
     db.register(sub)
+    approval.register(sub)
     for command in COMMANDS:
         command.register(sub)
     return parser

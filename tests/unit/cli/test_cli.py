@@ -42,6 +42,13 @@ COMMANDS = [
     ["schema", "diff"],
     ["db"],
     ["db", "optimize"],
+    ["approval"],
+    ["approval", "new"],
+    ["approval", "sign"],
+    ["approval", "verify"],
+    ["approval", "show"],
+    ["upgrade"],
+    ["rehearse"],
 ]
 
 
@@ -154,3 +161,28 @@ def test_restore_without_backup_or_db_is_one_line_exit_1(capsys):
     code = cli.main(["restore", "-i", "inventories/lab"])
     err = capsys.readouterr().err
     assert code == 1 and "restore needs --backup ID" in err
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["upgrade", "-i", "inventories/lab"], "the following arguments are required: --approval"),
+        (["approval", "new", "-i", "inventories/lab", "--from", "1.0.0"], "the following arguments are required"),
+        (["approval", "sign", "approval.yml"], "the following arguments are required: --key"),
+        (["approval", "verify", "approval.yml"], "the following arguments are required: -i/--inventory"),
+        (["rehearse", "-i", "inventories/lab"], "the following arguments are required"),
+        (["rehearse", "-i", "inventories/lab", "--release", "1.2.0", "--from", "1.0.0", "--scale", "0"], "--scale"),
+    ],
+)
+def test_bad_upgrade_and_approval_arguments_are_one_line_exit_1(words, expected, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(words)
+    err = capsys.readouterr().err
+    assert caught.value.code == 1 and err.count("\n") == 1 and expected in err, err
+
+
+def test_an_approval_that_does_not_exist_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FOLLOWUP_OPS_RUNS_DIR", str(tmp_path))
+    code = cli.main(["approval", "show", str(tmp_path / "nowhere.yml")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "does not exist" in err

@@ -30,6 +30,15 @@ REQUEST_VARS = (
     "followup_upgrade_rehearsal",
     "followup_upgrade_rehearse_release",
     "followup_upgrade_rehearse_rollback",
+    # backups, restores and drills (docs/backup.md): which database, how, which backup, where to and until when
+    "followup_backup_db",
+    "followup_backup_method",
+    "followup_backup_action",
+    "followup_backup_id",
+    "followup_restore_to",
+    "followup_restore_until",
+    "followup_restore_stop_before",
+    "followup_restore_overwrite",
 )
 
 # Names an extra variable may not have (extra variables beat every other source, set_fact and register included).

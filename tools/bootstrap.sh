@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine (Debian 12, as root) to run followup-ops and its lab:
-#   - Debian packages: docker.io, debootstrap, python3-venv, openssh-client, git, rsync, make; for the reports:
+#   - Debian packages: docker.io, debootstrap, python3-venv, openssh-client, git, rsync, make; age and zstd (the
+#     lab's backup key, the backup tests); for the reports:
 #     fonts-noto-cjk and libpango (PDF with Chinese text), poppler-utils and tesseract-ocr with its Chinese data
 #     (the tests render each PDF to images and read its text back)
 #   - a Docker engine that answers (dockerd is started when none does; systemd is used when it runs)
@@ -27,7 +28,7 @@ fi
 # --- Debian packages ---
 need=()
 for pkg in docker.io debootstrap python3-venv openssh-client git rsync make ca-certificates curl \
-    fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils tesseract-ocr tesseract-ocr-chi-sim; do
+    age zstd fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils tesseract-ocr tesseract-ocr-chi-sim; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

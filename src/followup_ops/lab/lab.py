@@ -40,6 +40,8 @@ VAULT_KEYS = (
     "vault_mongodb_backup_password",
     "vault_voice_trunk_password",
 )
+# Secrets that are not random tokens: the backups' age key pair (X25519), made with age-keygen, in memory only.
+AGE_KEYS = ("vault_backup_age_identity", "vault_backup_age_recipient")
 
 
 @dataclass(frozen=True)
@@ -131,13 +133,15 @@ def ensure_vault(log=print):
     values = {}
     if vault.exists():
         values = yaml.safe_load(vault_lib.decrypt(vault.read_bytes())) or {}
-        missing = [key for key in VAULT_KEYS if key not in values]
+        missing = [key for key in (*VAULT_KEYS, *AGE_KEYS) if key not in values]
         if not missing:
             return
         log(f"lab: adding {', '.join(missing)} to the lab vault")
     plain = "# The lab's secrets, made at random by `followup-ops lab up`. Never used outside the lab.\n"
     merged = dict(values)
     merged.update({key: secrets.token_urlsafe(24) for key in VAULT_KEYS if key not in values})
+    if any(key not in values for key in AGE_KEYS):
+        merged.update(zip(AGE_KEYS, age_key_pair(), strict=True))
     plain += yaml.safe_dump(merged, default_flow_style=False, sort_keys=True)
     encrypted = vault_lib.encrypt(plain.encode(), secret)
     vault.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,17 @@ def ensure_vault(log=print):
     os.replace(tmp, vault)
     if not values:
         log(f"lab: made the lab vault {vault}")
+
+
+def age_key_pair():
+    """(identity, recipient) of a new age X25519 key, made by age-keygen; the identity never touches a disk here."""
+    try:
+        made = subprocess.run(["age-keygen"], capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise OpsError("age-keygen is missing: run `make bootstrap` as root (Debian's age), then retry") from None
+    identity = next(line for line in made.stdout.splitlines() if line.startswith("AGE-SECRET-KEY-"))
+    recipient = subprocess.run(["age-keygen", "-y"], input=identity + "\n", capture_output=True, text=True, check=True)
+    return identity, recipient.stdout.strip()
 
 
 def ensure_secrets(log=print):

@@ -52,7 +52,7 @@ for tool in mongodump mongorestore; do
     mv "$out/$tool.new" "$out/$tool"
 done
 
-"$out/ferretdb" --version | head -1
+"$out/ferretdb" --version | awk 'NR == 1'
 (cd "$out" && sha256sum ferretdb mongodump mongorestore > SHA256SUMS)
 rm -f "$out"/.inputs-*
 touch "$stamp"

@@ -290,7 +290,9 @@ def rehearse(params, result, releases, index_error, running):
         )
     version = params["requested_version"]
     if not VERSION_RE.match(version or ""):
-        refused.append("a rehearsal needs the release to rehearse (followup_upgrade_rehearse_release), MAJOR.MINOR.PATCH")
+        refused.append(
+            "a rehearsal needs the release to rehearse (followup_upgrade_rehearse_release), MAJOR.MINOR.PATCH"
+        )
         result["refused"] = refused
         return result
     result["to_release"] = version

@@ -86,27 +86,23 @@ def ensure_lab_approver(log=print):
     line = f'{LAB_APPROVER_PRINCIPAL} namespaces="{approval.NAMESPACE}" {public[0]} {public[1]} lab approver'
     _sshsig().check_signers([line], approval.NAMESPACE, approval.SIGNERS_VAR)
     target = lab_inventory() / "group_vars" / "all" / LAB_APPROVAL_VARS
+    rows, row = [], ""
+    for word in line.split():
+        if row and len(row) + 1 + len(word) > 96:
+            rows.append(row)
+            row = word
+        else:
+            row = f"{row} {word}" if row else word
+    rows.append(row)
     text = (
         "# Written by `followup-ops lab up` from the public half of .lab/approver-key: who may approve upgrades of\n"
-        "# the lab (the IT department's keys in production), and the lab's upgrade settings. Not committed: each\n"
-        "# machine makes its own lab approver key. Production's are in inventories/production/group_vars/all/.\n"
-        + yaml.safe_dump(
-            {
-                approval.SIGNERS_VAR: [line],
-                "followup_approval_environment": "lab",
-                # The lab is the staging inventory: `followup-ops rehearse` may run the upgrade here without approval.
-                "followup_upgrade_rehearsal_allowed": True,
-                # The health gate's follow-up call goes to the first seeded patient (`lab seed`), through carrier1.
-                "followup_upgrade_smoke_patient_id": 1,
-                # The lab's containers share the machine's clock and cannot synchronise it themselves (chronyd -x):
-                # the pre-check compares each host's clock with the control node's instead.
-                "followup_upgrade_require_ntp": False,
-            },
-            allow_unicode=True,
-            sort_keys=False,
-            width=1000,
-        )
+        "# the lab (the IT department's keys in production). Not committed: each machine makes its own lab approver\n"
+        "# key. The lab's other upgrade settings are in upgrade.yml beside this file; production's approvers are in\n"
+        "# inventories/production/group_vars/all/approval.yml.\n"
+        f"{approval.SIGNERS_VAR}:\n  - >-\n" + "".join(f"    {r}\n" for r in rows)
     )
+    if yaml.safe_load(text) != {approval.SIGNERS_VAR: [" ".join(line.split())]}:
+        raise OpsError(f"the lab approver's line {line!r} cannot be written as YAML; remove {key} and retry")
     if not target.exists() or target.read_text() != text:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")

@@ -281,7 +281,7 @@ def test_a_holder_that_exited_but_was_not_reaped_is_dead(runs):
 def test_the_refusal_for_held_hosts_is_recorded_as_the_lock_gate(runs):
     with op(changes_hosts=True), pytest.raises(Refused), op(changes_hosts=True):
         pass
-    refused = [x for x in audit_lines(runs) if x["outcome"] == "refused"][0]
+    refused = next(x for x in audit_lines(runs) if x["outcome"] == "refused")
     assert (
         refused["refused"][0]["gate"] == "lock"
         and "another operation holds the hosts" in refused["refused"][0]["reason"]

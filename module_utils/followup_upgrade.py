@@ -203,3 +203,28 @@ def backup_ids(backups):
             if isinstance(backup, dict) and backup.get("id"):
                 ids.setdefault(host, {})[engine] = backup["id"]
     return ids
+
+
+def lost_hosts(upgrade_hosts, targeted, active):
+    """Hosts of the upgrade that a play targets (ansible_play_hosts_all) but that no longer take part in it
+    (not in ansible_play_hosts): Ansible drops a host that became unreachable, or failed outside a step's rescue, from
+    every later play, so its steps and its rollback would be skipped in silence. Sorted."""
+    active = set(active or [])
+    return sorted(h for h in set(upgrade_hosts or []) & set(targeted or []) if h not in active)
+
+
+def lost_reason(lost, step, rollback=False):
+    """One line for hosts LOST at STEP: the failure of the upgrade, or (ROLLBACK) what the rollback could not put
+    back."""
+    if not lost:
+        return None
+    names = ", ".join(lost)
+    if rollback:
+        return (
+            "%s dropped out of the run (unreachable, or a task failed outside the upgrade's steps) and was not put "
+            "back: it may run either release; check it, then deploy the previous release there" % names
+        )
+    return (
+        "%s dropped out of the upgrade before step %s (unreachable, or a task failed outside the upgrade's steps): "
+        "the upgrade cannot go on without it" % (names, step)
+    )

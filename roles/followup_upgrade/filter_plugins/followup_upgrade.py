@@ -4,6 +4,8 @@
 - ``followup_upgrade_backup_ids``: {host: {engine: backup id}} of the backup role's results.
 - ``followup_upgrade_pick``: each mapping of a list reduced to some keys.
 - ``followup_upgrade_interrupted``: what an interrupted upgrade reached, from the hosts' records (interrupted).
+- ``followup_upgrade_lost``: hosts of the upgrade dropped from the play (lost_hosts).
+- ``followup_upgrade_lost_reason``: the one line that says so (lost_reason).
 """
 
 import os
@@ -16,7 +18,7 @@ _MODULE_UTILS = os.path.join(
 if _MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MODULE_UTILS)
 
-from ansible.module_utils.followup_upgrade import backup_ids, interrupted  # noqa: E402
+from ansible.module_utils.followup_upgrade import backup_ids, interrupted, lost_hosts, lost_reason  # noqa: E402
 from ansible.module_utils.followup_upgrade_checks import pick, precheck_table  # noqa: E402
 
 
@@ -40,6 +42,14 @@ def followup_upgrade_interrupted(records, operation):
     return interrupted(records, operation)
 
 
+def followup_upgrade_lost(upgrade_hosts, targeted, active):
+    return lost_hosts(upgrade_hosts, targeted, active)
+
+
+def followup_upgrade_lost_reason(lost, step, rollback=False):
+    return lost_reason(lost, step, rollback)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -48,4 +58,6 @@ class FilterModule:
             "followup_upgrade_pick": followup_upgrade_pick,
             "followup_upgrade_pick_one": followup_upgrade_pick_one,
             "followup_upgrade_backup_ids": followup_upgrade_backup_ids,
+            "followup_upgrade_lost": followup_upgrade_lost,
+            "followup_upgrade_lost_reason": followup_upgrade_lost_reason,
         }

@@ -135,3 +135,37 @@ def test_the_precheck_module_checks_this_machine_without_failing(tmp_path):
     assert statuses["memory"] == "pass"
     assert statuses["time"] == "fail"  # an hour from the control node's clock
     assert len(result["refused"]) == 2 and all(r.startswith("here: ") for r in result["refused"])
+
+
+def test_a_host_dropped_from_the_run_is_lost_only_when_the_play_targets_it():
+    upgrade_hosts = ["fep1", "app1", "voice1", "mysql1", "mongo1"]
+    # voice1 became unreachable: Ansible keeps it in ansible_play_hosts_all, not in ansible_play_hosts.
+    assert fu.lost_hosts(upgrade_hosts, ["fep1", "app1", "voice1"], ["fep1", "app1"]) == ["voice1"]
+    # A play on the application servers does not target voice1: not its business.
+    assert fu.lost_hosts(upgrade_hosts, ["app1"], ["app1"]) == []
+    # Hosts outside the upgrade (the backup host, the carrier) are never lost to it.
+    assert fu.lost_hosts(upgrade_hosts, ["backup1", "app1"], ["app1"]) == []
+    assert fu.lost_hosts(upgrade_hosts, ["mongo1", "app1", "mysql1"], []) == ["app1", "mongo1", "mysql1"]
+    assert fu.lost_hosts([], ["a"], []) == [] and fu.lost_hosts(None, None, None) == []
+
+
+def test_the_reason_for_a_lost_host_names_it_the_step_and_what_to_do():
+    assert fu.lost_reason([], "health") is None
+    reason = fu.lost_reason(["voice1"], "health")
+    assert reason.startswith("voice1 dropped out of the upgrade before step health") and "\n" not in reason
+    back = fu.lost_reason(["app1", "voice1"], "rollback", rollback=True)
+    assert back.startswith("app1, voice1 dropped out of the run") and "was not put back" in back
+    assert "deploy the previous release" in back
+
+
+def test_the_role_filters_expose_the_lost_hosts():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "roles/followup_upgrade/filter_plugins/followup_upgrade.py"
+    spec = importlib.util.spec_from_file_location("followup_upgrade_role_filters", path)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    filters = plugin.FilterModule().filters()
+    assert filters["followup_upgrade_lost"](["a", "b"], ["a", "b"], ["a"]) == ["b"]
+    assert "b dropped out" in filters["followup_upgrade_lost_reason"](["b"], "migrate")

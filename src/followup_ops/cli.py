@@ -53,7 +53,10 @@ class OpsArgumentParser(argparse.ArgumentParser):
 def build_parser():
     parser = OpsArgumentParser(
         prog="followup-ops",
-        description="Operations of the patient follow-up system (随访系统运维): lab, deploy, status.",
+        description=(
+            "Operations of the patient follow-up system (随访系统运维): deploy, upgrade after signed approval, "
+            "backup and restore, 等保 compliance and hardening, inspection and reports, and the local lab."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -195,6 +195,7 @@ class Rehearse(Command):
         "printable PDF with its sha256: give it to `followup-ops approval new --test-document`."
     )
     changes_hosts = True
+    limit = False  # the whole upgrade, on every host of the staging inventory
     interrupt_hint = "run the same rehearsal again: it deploys the starting release first"
 
     def add_arguments(self, parser):

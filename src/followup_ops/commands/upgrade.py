@@ -124,6 +124,8 @@ class Upgrade(Command):
         "3. An interrupted upgrade is resumed by running the same command again."
     )
     changes_hosts = True
+    # An upgrade moves every host of the inventory together: --limit would leave the others on the old release.
+    limit = False
     interrupt_hint = (
         "run the same upgrade again with the same approval: it puts back what the interrupted run changed and then "
         "upgrades (docs/upgrade.md, 'Interrupted upgrades')"

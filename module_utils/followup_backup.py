@@ -524,7 +524,35 @@ class _Tail(threading.Thread):
         self.join(5)
         lines = [x.strip() for x in self.data.decode("utf-8", "replace").splitlines() if x.strip()]
         lines = [x for x in lines if "report unexpected or unhelpful errors" not in x]
+        # The tools end with a summary line ("10001 document(s) restored ... 0 failed"); the cause is earlier.
+        last = lines[-1] if lines else ""
+        errors = [x for x in lines if re.search(r"(?i)\b(error|failed:|fatal)", x) and x != last]
+        if errors:
+            return "%s (last: %s)" % (errors[-1], lines[-1])
         return lines[-1] if lines else ""
+
+
+class _Transform(threading.Thread):
+    """Copies SOURCE to SINK through TRANSFORM; closes both; keeps the first error (a damaged archive)."""
+
+    def __init__(self, source, sink, transform):
+        super().__init__(daemon=True)
+        self.source, self.sink, self.transform, self.error = source, sink, transform, None
+
+    def run(self):
+        try:
+            for block in iter(lambda: self.source.read(CHUNK), b""):
+                self.sink.write(self.transform.feed(block))
+            self.sink.write(self.transform.finish())
+        except (BrokenPipeError, OSError):
+            pass  # the consumer stopped early: its own message says why
+        except Exception as err:  # a damaged archive: reported as the consumer's failure
+            self.error = "error rewriting the archive: %s" % err
+        finally:
+            with contextlib.suppress(OSError):
+                self.sink.close()
+            with contextlib.suppress(OSError):
+                self.source.close()
 
 
 class _Scan(threading.Thread):
@@ -661,10 +689,101 @@ def stream_backup(producer, digest, recipients, sink, env=None, pass_fds=(), zst
     }
 
 
+class MongoArchiveIndexes(object):
+    """Reads the index definitions from the prelude of a mongodump archive on its way to mongorestore, passing every
+    byte on unchanged. mongorestore adds the option "ns" to every index it creates, which FerretDB refuses; the
+    restore therefore runs with --noIndexRestore and creates these indexes itself (create_indexes()).
+    feed(bytes) -> bytes, finish() -> bytes; .indexes is {collection: [index document]} (without "ns" and "v")."""
+
+    def __init__(self):
+        import bson  # pymongo's, on the host that restores
+        from bson import json_util
+
+        self._bson, self._json = bson, json_util
+        self._buf = bytearray()
+        self._state = "magic"  # magic, header, metadata, done
+        self.indexes = {}
+
+    def feed(self, chunk):
+        if self._state != "done":
+            self._buf += chunk
+            self._parse()
+        return chunk
+
+    def finish(self):
+        self._buf = bytearray()
+        return b""
+
+    def _parse(self):
+        buf, offset = self._buf, 0
+        while self._state != "done":
+            if self._state == "magic":
+                if len(buf) < 4:
+                    return
+                offset = 4
+                self._state = "header"
+                continue
+            if len(buf) - offset < 4:
+                break
+            if bytes(buf[offset : offset + 4]) == _TERMINATOR:
+                self._state = "done"
+                break
+            size = struct.unpack_from("<i", buf, offset)[0]
+            if size < 5:
+                raise BackupError("the mongodump archive is damaged (a document of %d bytes)" % size)
+            if len(buf) - offset < size:
+                break
+            raw = bytes(buf[offset : offset + size])
+            offset += size
+            if self._state == "header":
+                self._state = "metadata"
+            else:
+                self._collect(self._bson.decode(raw))
+        if self._state == "done":
+            self._buf = bytearray()
+        else:
+            del buf[:offset]
+
+    def _collect(self, doc):
+        text = doc.get("metadata")
+        meta = self._json.loads(text) if isinstance(text, str) and text else {}
+        specs = []
+        for index in (meta.get("indexes") if isinstance(meta, dict) else None) or []:
+            if isinstance(index, dict) and index.get("name") != "_id_":
+                specs.append({k: v for k, v in index.items() if k not in ("ns", "v")})
+        if specs:
+            self.indexes[doc.get("collection")] = specs
+
+    def create_indexes(self, database):
+        """Creates the collected indexes in DATABASE (a pymongo Database); returns how many."""
+        count = 0
+        for collection, specs in sorted(self.indexes.items()):
+            try:
+                database.command("createIndexes", collection, indexes=specs)
+            except Exception as err:  # pymongo's errors, named with the collection and the indexes
+                raise BackupError(
+                    "creating the indexes %s of %s failed after the documents were restored: %s"
+                    % (", ".join(str(i.get("name")) for i in specs), collection, err)
+                )
+            count += len(specs)
+        return count
+
+
 def stream_restore(
-    source, identity, consumer, env=None, pass_fds=(), expect_sha256=None, consumer_stdout=None, scan=None
+    source,
+    identity,
+    consumer,
+    env=None,
+    pass_fds=(),
+    expect_sha256=None,
+    consumer_stdout=None,
+    scan=None,
+    transform=None,
 ):
-    """SOURCE (argv writing the stored file) | [sha256] | age -d | zstd -d | CONSUMER (argv), identity by pipe.
+    """SOURCE (argv writing the stored file) | [sha256] | age -d | zstd -d | [TRANSFORM] | CONSUMER, identity by pipe.
+
+    TRANSFORM, when given, has feed(bytes) -> bytes and finish() -> bytes and rewrites the decompressed stream in
+    this process (MongoArchiveIndexes).
 
     Returns {sha256, bytes, consumer_stdout}. Raises BackupError naming the first stage that failed: a wrong key, a
     damaged or truncated archive, a checksum that differs, or the consumer's own error. SCAN, when given, receives
@@ -696,14 +815,18 @@ def stream_restore(
         zstd_err.start()
         cons = subprocess.Popen(
             consumer,
-            stdin=zstd.stdout,
+            stdin=zstd.stdout if transform is None else subprocess.PIPE,
             stdout=consumer_stdout or subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             pass_fds=pass_fds,
         )
         procs.append(cons)
-        zstd.stdout.close()
+        if transform is None:
+            zstd.stdout.close()
+        else:
+            pump = _Transform(zstd.stdout, cons.stdin, transform)
+            pump.start()
         cons_err = _Tail(cons.stderr)
         cons_err.start()
         cons_out = None
@@ -733,6 +856,11 @@ def stream_restore(
     codes = [p.wait() for p in procs]
     if cons_out is not None:
         cons_out.join(30)
+    if transform is not None:
+        pump.join(30)
+        if pump.error is not None and codes[3] == 0:
+            codes[3] = -1
+            cons_err.data += ("\n%s" % pump.error).encode()
     if codes[0] != 0:
         raise BackupError("fetching the backup failed (exit %d): %s" % (codes[0], src_err.text()))
     if expect_sha256 and sha.hexdigest() != expect_sha256:

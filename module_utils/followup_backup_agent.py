@@ -24,6 +24,7 @@ try:
     from ansible.module_utils.followup_backup import (
         BackupError,
         MongoArchiveDigest,
+        MongoArchiveIndexes,
         MysqlDumpDigest,
         NullDigest,
         Target,
@@ -48,6 +49,7 @@ except ImportError:  # the timers' agent on the host, installed next to followup
     from followup_backup import (  # type: ignore[no-redef]
         BackupError,
         MongoArchiveDigest,
+        MongoArchiveIndexes,
         MysqlDumpDigest,
         NullDigest,
         Target,
@@ -568,15 +570,25 @@ def mongodb_restore(
             "--uri=%s" % _uri_with_user(uri, user, mechanism, source),
             "--config=/dev/fd/%d" % conf_fd,
             "--drop",
+            # mongorestore adds the option "ns" to every index it creates, which FerretDB refuses: the indexes
+            # are read from the archive on the way (MongoArchiveIndexes) and created after the documents.
+            "--noIndexRestore",
             "--nsInclude=%s.*" % database,
         ]
         if (manifest.get("position") or {}).get("oplog_entries"):
             argv.append("--oplogReplay")
         started = time.time()
+        indexes = MongoArchiveIndexes()
         try:
             result = stream_restore(
-                source_argv, identity, argv, pass_fds=(conf_fd,), expect_sha256=manifest["archive"]["sha256"]
+                source_argv,
+                identity,
+                argv,
+                pass_fds=(conf_fd,),
+                expect_sha256=manifest["archive"]["sha256"],
+                transform=indexes,
             )
+            index_count = indexes.create_indexes(client[database])
         except BackupError:
             if not nonempty:
                 with contextlib.suppress(Exception):  # best effort; the error that matters is raised below
@@ -595,6 +607,7 @@ def mongodb_restore(
                 (manifest["archive"].get("plaintext_bytes") or 0) / 1e6 / max(loaded - started, 1e-6), 2
             ),
             "overwrote_collections": len(nonempty),
+            "indexes": index_count,
         }
         if verify:
             restored = mongodb_digest(client, database)

@@ -119,7 +119,8 @@ def test_the_fault_register_and_the_quarterly_report_of_this_session(ops, seeded
             "update",
             fid,
             "--responded-at",
-            time.strftime("%Y-%m-%d %H:%M", time.gmtime(time.time() + 8 * 3600)),
+            # to the second (a time to the minute can fall before the opening a few seconds ago)
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1)),
         ).returncode
         == 0
     )

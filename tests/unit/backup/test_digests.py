@@ -5,6 +5,7 @@ import pytest
 from ansible.module_utils.followup_backup import (
     BackupError,
     MongoArchiveDigest,
+    MongoArchiveIndexes,
     MysqlDumpDigest,
     compare_objects,
     find_statement_position,
@@ -113,3 +114,71 @@ def test_the_stop_position_is_the_start_of_the_transaction_holding_the_statement
     assert find_statement_position(DECODED, "INSERT INTO d1.t", min_pos=700) == 823
     with pytest.raises(ValueError):
         find_statement_position(DECODED, "  ")
+
+
+def _with_index_metadata(archive, indexes):
+    """ARCHIVE with the first collection's prelude metadata listing INDEXES (as FerretDB's listIndexes gives them)."""
+    from bson import json_util
+
+    old = bson.encode({"db": "cdr", "collection": "documents", "metadata": "{}", "size": 0, "type": "collection"})
+    new = bson.encode(
+        {
+            "db": "cdr",
+            "collection": "documents",
+            "metadata": json_util.dumps({"indexes": indexes}),
+            "size": 0,
+            "type": "collection",
+        }
+    )
+    assert old in archive
+    return archive.replace(old, new, 1)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
+def test_the_restore_reads_the_indexes_from_the_prelude_and_passes_every_byte_on(chunk):
+    docs = [{"_id": i, "patient_id": i % 3, "text": f"随访 {i}"} for i in range(50)]
+    indexes = [
+        {"v": 2, "key": {"_id": 1}, "name": "_id_", "ns": "cdr.documents"},
+        {"v": 2, "key": {"patient_id": 1, "created_at": -1}, "name": "by_patient", "ns": "cdr.documents"},
+        {"v": 2, "key": {"mrn": 1}, "name": "mrn", "unique": True, "ns": "cdr.documents"},
+    ]
+    archive = _with_index_metadata(mongo_archive({"documents": docs, "calls": [{"_id": 1}]}, split=2), indexes)
+    reader = MongoArchiveIndexes()
+    out = b"".join(reader.feed(archive[i : i + chunk]) for i in range(0, len(archive), chunk)) + reader.finish()
+    assert out == archive
+    assert reader.indexes == {
+        "documents": [
+            {"key": {"patient_id": 1, "created_at": -1}, "name": "by_patient"},
+            {"key": {"mrn": 1}, "name": "mrn", "unique": True},
+        ]
+    }
+    assert list(reader.indexes["documents"][0]["key"]) == ["patient_id", "created_at"]  # key order kept
+
+    class Database:
+        def __init__(self, fail=False):
+            self.calls, self.fail = [], fail
+
+        def command(self, name, collection, indexes):
+            if self.fail:
+                raise RuntimeError("(BadValue) Index option unknown")
+            self.calls.append((name, collection, indexes))
+
+    db = Database()
+    assert reader.create_indexes(db) == 2
+    assert db.calls == [("createIndexes", "documents", reader.indexes["documents"])]
+    with pytest.raises(BackupError, match="by_patient, mrn of documents failed"):
+        reader.create_indexes(Database(fail=True))
+
+
+def test_the_index_reader_of_an_archive_without_indexes_collects_nothing():
+    archive = mongo_archive({"documents": [{"_id": 1}], "calls": []})
+    reader = MongoArchiveIndexes()
+    assert reader.feed(archive) + reader.finish() == archive
+    assert reader.indexes == {}
+
+
+def test_the_index_reader_refuses_a_damaged_prelude():
+    archive = bytearray(mongo_archive({"documents": [{"_id": 1}]}))
+    archive[4:8] = b"\x02\x00\x00\x00"  # a header document of 2 bytes
+    with pytest.raises(BackupError, match="damaged"):
+        MongoArchiveIndexes().feed(bytes(archive))

@@ -3,10 +3,11 @@
 
     .venv/bin/python bench/upgrade.py [--to 1.2.0] [--from 1.0.0] [--scale 1] [--setup] [--back] [--json]
 
-The lab must run --from (default 1.0.0) with seeded data; --setup first deploys --from and seeds --scale. The
-benchmark makes an approval signed with the lab approver key (.lab/approver-key, environment lab, a stand-in test
-document), runs `followup-ops upgrade -i inventories/lab --approval ...` while a thread asks the front-end server
-for GET /api/tasks?limit=1 every 100 ms (the probe of `followup-ops rehearse`), and prints:
+The lab must run --from (default 1.0.0) with seeded data; --setup first deploys --from and seeds --scale (and the
+backup role is set up with `followup-ops backup` when it is not yet). The benchmark makes an approval signed with
+the lab approver key (.lab/approver-key, environment lab, a stand-in test document), runs `followup-ops upgrade -i
+inventories/lab --approval ...` while a thread asks the front-end server for GET /api/tasks?limit=1 every 100 ms
+(the probe of `followup-ops rehearse`), and prints:
 
   per step (by the step start times the upgrade reports): its seconds, and the seconds of failed answers (no
   answer, a 5xx that is not the maintenance answer, a timeout after 2 s) and of maintenance answers (503 with the
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 INVENTORY = "inventories/lab"
+DBS = ("mysql1", "mongo1")
 
 
 def ops(runs_dir, *args, timeout=3600):
@@ -76,6 +78,9 @@ def main(argv=None):
     if args.setup:
         ops(runs, "deploy", "-i", INVENTORY, "--release", args.from_release)
         ops(runs, "lab", "seed", "--scale", str(args.scale))
+    agents = [kit.docker(h, "sh", "-c", "test -x /usr/local/sbin/followup-backup && echo yes; true") for h in DBS]
+    if not all(a.strip() == "yes" for a in agents):
+        ops(runs, "backup", "-i", INVENTORY)  # the upgrade backs up through the backup role, which this sets up
     running = kit.current_versions()
     if set(running.values()) != {args.from_release}:
         raise SystemExit(f"the lab runs {running}, not {args.from_release}: use --setup, or --from")

@@ -24,6 +24,7 @@ fails at once and a release whose health check fails; each is one more upgrade a
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -34,6 +35,7 @@ from labkit import VAULT_PASSWORD
 pytestmark = pytest.mark.integration
 
 NEWEST = "1.2.0"
+DB_HOSTS = ("mysql1", "mongo1")
 FAILURES = [k.strip() for k in os.environ.get("FOLLOWUP_UPGRADE_FAILURES", "halfway").split(",") if k.strip()]
 
 
@@ -83,6 +85,12 @@ def seeded(ops, deployed):
     )
     proc = run(ops, "seed --scale 1", "lab", "seed", "--scale", "1")
     assert proc.returncode == 0, proc.stderr
+    # The upgrade backs up through the backup role, which `followup-ops backup` sets up (test_backup.py does it in a
+    # whole run; run alone, this file does it once).
+    agents = [kit.docker(h, "sh", "-c", "test -x /usr/local/sbin/followup-backup && echo yes; true") for h in DB_HOSTS]
+    if not all(a.strip() == "yes" for a in agents):
+        proc = run(ops, "backup (sets the backup role up)", "backup", "-i", "inventories/lab")
+        assert proc.returncode == 0, proc.stderr
     return {"hosts": kit.host_fingerprint(), "data": kit.data_fingerprint()}
 
 
@@ -156,13 +164,50 @@ EXPECTED = {
 }
 
 
+def narrowed_run(approval):
+    """Plain ansible-playbook with --limit and an approval that is otherwise good: the gate must refuse it (the
+    other hosts would stay on the old release); the command line has no --limit for an upgrade."""
+    bin_dir = kit.ROOT / ".venv" / "bin"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(bin_dir / "ansible-playbook"),
+            "-i",
+            "inventories/lab",
+            "playbooks/upgrade.yml",
+            "--limit",
+            "app1",
+            "-e",
+            f"followup_approval_file={approval}",
+        ],
+        cwd=kit.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(kit.ROOT / "ansible.cfg"), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    figure("refusal: ansible-playbook --limit", time.monotonic() - started)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def refusals(ops, seeded, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-refusals")
     results = {}
     for case, (approval, inventory) in _refusal_cases(tmp).items():
         results[case] = upgrade(ops, f"refusal: {case}", approval, inventory)
-    return {"procs": results, "hosts": kit.host_fingerprint(), "data": kit.data_fingerprint(), "ledger": ledger(ops)}
+    records = ops.audit()[-len(results) :]
+    narrowed = narrowed_run(
+        kit.make_approval(tmp / "narrowed", change_id="CHG-T-LIMIT", from_release="1.0.0", to_release=NEWEST)
+    )
+    return {
+        "procs": results,
+        "records": records,
+        "narrowed": narrowed,
+        "hosts": kit.host_fingerprint(),
+        "data": kit.data_fingerprint(),
+        "ledger": ledger(ops),
+    }
 
 
 @pytest.mark.parametrize("case", list(EXPECTED))
@@ -173,11 +218,17 @@ def test_the_gate_refuses_with_exit_2_naming_every_failed_condition(refusals, ca
         assert reason in proc.stderr, f"{case}: '{reason}' not in the refusal"
 
 
-def test_no_host_and_no_data_changed_on_a_refusal_and_no_approval_was_used(ops, seeded, refusals):
-    assert refusals["hosts"] == seeded["hosts"]
-    assert refusals["data"] == seeded["data"]
+def test_an_upgrade_narrowed_with_limit_is_refused_by_the_gate(refusals):
+    proc = refusals["narrowed"]
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "refused, no host was changed" in proc.stdout and "narrowed with --limit app1" in proc.stdout
+
+
+def test_no_host_and_no_data_changed_on_a_refusal_and_no_approval_was_used(seeded, refusals):
+    assert [r["outcome"] for r in refusals["records"]] == ["refused"] * len(EXPECTED)
     assert refusals["ledger"] == []
-    assert [r["outcome"] for r in ops.audit()[-len(EXPECTED) :]] == ["refused"] * len(EXPECTED)
+    assert refusals["data"] == seeded["data"]
+    assert refusals["hosts"] == seeded["hosts"]
 
 
 # --- 2. failures injected with releases built for the purpose: each rolled back (exit 3), data equal ------------------
@@ -214,7 +265,8 @@ def failures(ops, refusals, tmp_path_factory):
     return results
 
 
-STEP = {"halfway": "migrate", "failing": "migrate", "unhealthy": "health"}
+# The step that fails: the new release's health check fails first where it starts beside the live one (sidecar).
+STEP = {"halfway": ("migrate",), "failing": ("migrate",), "unhealthy": ("sidecar", "health")}
 
 
 @pytest.mark.parametrize("kind", FAILURES)
@@ -224,7 +276,7 @@ def test_a_failed_upgrade_is_rolled_back_with_exit_3_and_data_equal_to_before(fa
     assert proc.returncode == 3, proc.stderr
     assert record["outcome"] == "rolled_back" and record["details"]["approval_id"] == f"CHG-T-{kind.upper()}"
     rollback = record["details"]["rollback"]
-    assert rollback["reason"].startswith(f"{STEP[kind]} failed on "), rollback["reason"]
+    assert rollback["reason"].startswith(tuple(f"{step} failed on " for step in STEP[kind])), rollback["reason"]
     assert rollback["errors"] == []
     databases = record["rolled_back"]["databases"]
     assert len(databases["restored"]) == 2 and databases["verified"] is True, databases

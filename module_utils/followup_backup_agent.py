@@ -322,10 +322,15 @@ def mysql_restore(
         if not tables:
             _drop_databases(m, databases, conn)
         raise
+    # A restore over data leaves the target as the backup was: tables made after the backup (a migration's new
+    # table) would otherwise stay, and a later replay of the binary logs or migration would find them.
+    load_conn = {"socket": socket, "defaults_file": defaults_file or m.get("restore_defaults_file")}
+    dropped = _drop_tables_not_in(m, manifest, databases, load_conn) if tables else []
     loaded = time.time()
     out = {
         "id": manifest["id"],
         "databases": databases,
+        "dropped_tables": dropped,
         "bytes": result["bytes"],
         "plaintext_bytes": manifest["archive"].get("plaintext_bytes"),
         "load_s": round(loaded - started, 3),
@@ -348,6 +353,26 @@ def mysql_restore(
         out["pitr"] = apply_binlogs(m, manifest, identity, binlog_sources, until, stop_before, client)
     out["duration_s"] = round(time.time() - started, 3)
     return out
+
+
+def _drop_tables_not_in(m, manifest, databases, conn):
+    """Drops the base tables of DATABASES that the backup does not hold (not logged); returns their names."""
+    sql = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND "
+    sql += "table_schema IN (%s)" % _sql_list(databases)  # names quoted by _sql_list
+    rows = mysql_client(m, sql, **conn)
+    known = set(manifest.get("objects") or {})
+    extra = sorted("%s.%s" % (db, name) for db, name in rows if "%s.%s" % (db, name) not in known)
+    if extra:
+        mysql_client(
+            m,
+            "SET SESSION sql_log_bin=0; SET SESSION foreign_key_checks=0; "
+            + "".join(
+                "DROP TABLE IF EXISTS `%s`.`%s`;" % tuple(x.replace("`", "``") for x in name.split(".", 1))
+                for name in extra
+            ),
+            **conn,
+        )
+    return extra
 
 
 def _drop_databases(m, databases, conn):

@@ -176,4 +176,5 @@ def test_database_optimisation_changes_nothing_outside_its_window(ops, seeded, t
     result = json.loads((tmp_path / "optimize.json").read_text())[0]["optimize"]
     assert result["window"]["inside"] is False and result["actions"] == []
     assert result["before"], "the follow-up tables were read"
-    assert ops.audit()[-1]["changed"] == {"mysql1": 0}
+    changed = ops.audit()[-1]["changed"]
+    assert "mysql1" in changed and not any(changed.values()), changed  # the database host was asked, nothing changed

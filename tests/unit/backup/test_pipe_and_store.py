@@ -166,3 +166,34 @@ def test_backup_ids_round_trip_and_bad_ones_are_named():
     assert archive_relpath(bid).endswith(".xbstream.zst.age")
     with pytest.raises(ValueError, match="backup list"):
         parse_backup_id("mysql-../etc-20261201T000000Z")
+
+
+def test_a_restore_over_data_drops_the_tables_the_backup_does_not_hold(monkeypatch):
+    from ansible.module_utils import followup_backup_agent as agent
+
+    sent = []
+
+    def fake_client(m, sql, **conn):
+        sent.append((sql, conn))
+        if sql.startswith("SELECT"):
+            return [
+                ["cloud_followup", "patients"],
+                ["cloud_followup", "added_by_a_migration"],
+                ["interface_data", "x`y"],
+            ]
+        return []
+
+    monkeypatch.setattr(agent, "mysql_client", fake_client)
+    manifest = {"objects": {"cloud_followup.patients": {"rows": 3}, "interface_data.other": {"rows": 0}}}
+    conn = {"socket": "/run/mysqld/mysqld.sock", "defaults_file": None}
+    dropped = agent._drop_tables_not_in({}, manifest, ["cloud_followup", "interface_data"], conn)
+    assert dropped == ["cloud_followup.added_by_a_migration", "interface_data.x`y"]
+    assert "table_schema IN ('cloud_followup', 'interface_data')" in sent[0][0]
+    drop_sql = sent[1][0]
+    assert drop_sql.startswith("SET SESSION sql_log_bin=0;")  # never replayed from the binary log
+    assert "DROP TABLE IF EXISTS `cloud_followup`.`added_by_a_migration`;" in drop_sql
+    assert "`interface_data`.`x``y`" in drop_sql and "patients" not in drop_sql
+    sent.clear()
+    monkeypatch.setattr(agent, "mysql_client", lambda m, sql, **c: sent.append(sql) or [["cloud_followup", "patients"]])
+    assert agent._drop_tables_not_in({}, manifest, ["cloud_followup"], conn) == []
+    assert len(sent) == 1  # nothing to drop: no second statement

@@ -86,6 +86,7 @@ def make_approval(
 
 def other_key(directory):
     key = Path(directory) / "stranger"
+    key.parent.mkdir(parents=True, exist_ok=True)
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     return key

@@ -34,6 +34,11 @@ KNOWN_LAB_GAPS = {
     "LNX-ACC-07": "no named administrator accounts in the lab",
     # Two authentication factors would need a password for ops as well as its key (semi-automated).
     "SSH-AUTH-05": "the lab logs in with a key only",
+    # FerretDB 1.x authenticates with PLAIN over its PostgreSQL backend; SCRAM-SHA-256 needs a real mongod.
+    "MGO-IA-03": "FerretDB 1.x offers PLAIN only",
+    # root@localhost by the unix socket only is what the lab opts in to (the mysql role administers through it);
+    # a full pass needs a named DBA account first and root renamed or locked, which is opt-in and hospital-specific.
+    "MYS-AC-04": "root is kept, by socket only (partial by design until a named DBA account exists)",
 }
 
 
@@ -76,7 +81,9 @@ def test_the_fix_remediates_and_the_rescan_passes_every_control_the_lab_can_prov
     assert proc.returncode in (0, 4), proc.stderr
     assert [s["name"] for s in scans["fixed_audit"]["steps"] if s["kind"] == "playbook"][:2] == ["fix", "scan"]
     assert not report["unreachable"]
-    remaining = not_passing(report, LAB_PROVABLE - set(KNOWN_LAB_GAPS))
+    # The controls the hardening roles remediate (release currency and approvals are the upgrade's, passwordless sudo
+    # is what the lab's Ansible account needs, FerretDB has no audit log: none of them is --fix's to pass).
+    remaining = not_passing(report, (LAB_PROVABLE & REMEDIATED_HERE) - set(KNOWN_LAB_GAPS))
     assert remaining == [], "\n".join(remaining)
 
 

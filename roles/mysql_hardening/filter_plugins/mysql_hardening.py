@@ -125,7 +125,10 @@ def mysql_hardening_accounts_query(flavour):
             "AND JSON_QUERY(Priv, '$.auth_or') IS NULL) AS empty_auth, "
             "(JSON_VALUE(Priv, '$.account_locked') IN ('true', '1')) AS locked, "
             "JSON_VALUE(Priv, '$.password_lifetime') AS lifetime, "
-            "(JSON_VALUE(Priv, '$.plugin') = 'unix_socket' AND JSON_QUERY(Priv, '$.auth_or') IS NULL) AS socket_only "
+            # MariaDB writes an account of one method as the method at the top and, once it had alternatives,
+            # auth_or [{}] (the top method's place); [{}, {"plugin": "unix_socket"}] is password OR socket.
+            "(JSON_VALUE(Priv, '$.plugin') = 'unix_socket' AND (JSON_QUERY(Priv, '$.auth_or') IS NULL "
+            "OR (JSON_LENGTH(Priv, '$.auth_or') = 1 AND JSON_LENGTH(Priv, '$.auth_or[0]') = 0))) AS socket_only "
             "FROM mysql.global_priv"
         )
     return (

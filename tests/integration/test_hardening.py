@@ -15,6 +15,9 @@ import pytest
 import yaml
 from labkit import ROOT
 
+# About 10 minutes (two --fix runs over the whole lab) and it changes the lab for good: make test-all runs it.
+pytestmark = pytest.mark.slow
+
 CATALOGUE = yaml.safe_load((ROOT / "controls" / "djbh-l3.yml").read_text())
 LAB_PROVABLE = {c["id"] for c in CATALOGUE["controls"] if c.get("lab_provable")}
 HARDENING_ROLES = {"os_hardening", "ssh_hardening", "firewall", "mysql_hardening", "mongodb_hardening", "followup_fep"}

@@ -174,7 +174,10 @@ def test_restore_without_backup_or_db_is_one_line_exit_1(capsys):
         (["rehearse", "-i", "inventories/lab", "--release", "1.2.0", "--from", "1.0.0", "--scale", "0"], "--scale"),
         # Every host moves together: a narrowed upgrade would leave the others on the old release.
         (["upgrade", "-i", "inventories/lab", "--approval", "a.yml", "--limit", "app1"], "unrecognized arguments"),
-        (["rehearse", "-i", "inventories/lab", "--release", "1.2.0", "--from", "1.0.0", "--limit", "app"], "unrecognized"),
+        (
+            ["rehearse", "-i", "inventories/lab", "--release", "1.2.0", "--from", "1.0.0", "--limit", "app"],
+            "unrecognized",
+        ),
     ],
 )
 def test_bad_upgrade_and_approval_arguments_are_one_line_exit_1(words, expected, capsys):

@@ -51,6 +51,10 @@ class Command:
     def add_arguments(self, parser):
         """Add the command's own arguments."""
 
+    def validate(self, args):
+        """Refuse bad arguments (raise OpsError: one line with the fix) before anything else is looked at: the
+        inventory, its vault, a lease. Nothing is recorded for a command line that cannot run."""
+
     def details(self, args):
         """What the audit record should say about this run besides the common fields (release, backup id ...)."""
         return {}
@@ -94,6 +98,7 @@ class Command:
         )
 
     def execute(self, args):
+        self.validate(args)
         op = self.operation(args)
         with op:
             code = self.run(op, args)

@@ -68,11 +68,13 @@ class Restore(Command):
             "overwrite_nonempty": args.overwrite_nonempty,
         }
 
-    def run(self, op, args):
+    def validate(self, args):
         if not args.backup and not args.db:
             raise OpsError(
                 "restore needs --backup ID (see followup-ops backup list) or --db mysql|mongodb for the newest"
             )
+
+    def run(self, op, args):
         op.quiet = not args.verbose
         extravars = {"followup_restore_overwrite": bool(args.overwrite_nonempty)}
         for key, value in (

@@ -14,8 +14,8 @@ description:
   - Runs on the control node with the probes (M(followup_migrate_db_probe)) of the source and the target. Returns
     every reason the phase may not run as one-line refusals (a target not in the inventory or in use, an older engine
     on the target, too little disk, no binary log on the source, replication stopped, a phase out of order), and the
-    plan: sizes, versions, free disk, the measured network rate and the estimated copy time and write downtime.
-  - Never fails on a refusal (the gate contract of docs/architecture.md): it returns C(refused) and the playbook
+    plan; sizes, versions, free disk, the measured network rate and the estimated copy time and write downtime.
+  - Never fails on a refusal (the gate contract of docs/architecture.md); it returns C(refused) and the playbook
     reports it through set_stats; it fails only on bad input.
 version_added: "0.1.0"
 author: followup-ops
@@ -195,8 +195,8 @@ def main():
             plan={},
             users=[],
             refused=[
-                "the target %s is not a host of the inventory: add it (in group spare) to the inventory's hosts file, or "
-                "name one of its hosts with --to" % p["target_name"]
+                "the target %s is not a host of the inventory: add it (in group spare) to the inventory's hosts "
+                "file, or name one of its hosts with --to" % p["target_name"]
             ],
         )
     source, target = p["source"] or {}, p["target"] or {}

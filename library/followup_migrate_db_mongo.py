@@ -14,12 +14,13 @@ short_description: Copy, freeze or hand over a MongoDB database for a move to a 
 description:
   - V(copy) runs on the target and streams O(database) from the source with C(mongodump --archive) into
     C(mongorestore --archive --drop --noIndexRestore) here (nothing on disk), then creates the source's indexes here
-    with createIndexes (name, keys and defining options only: FerretDB refuses the C(ns) option mongorestore sends). The passwords of the
-    connection strings go to the tools in root-only C(--config) files, removed afterwards, never on a command line.
-  - V(read_only) and V(writable) run on a server: on FerretDB its PostgreSQL database refuses every write (reads go
+    with createIndexes (name, keys and defining options only; FerretDB refuses the C(ns) option mongorestore
+    sends). The passwords of the connection strings go to the tools in root-only C(--config) files, removed
+    afterwards, never on a command line.
+  - V(read_only) and V(writable) run on a server; on FerretDB its PostgreSQL database refuses every write (reads go
     on) and the sessions opened before are ended so FerretDB reconnects read-only; the setting survives a restart. On
     a standalone mongod, C(fsyncLock) (writes wait) and C(fsyncUnlock).
-  - V(rs_add), V(rs_wait), V(rs_promote) and V(rs_remove) run against the replica set's primary (O(source_uri)): add
+  - V(rs_add), V(rs_wait), V(rs_promote) and V(rs_remove) run against the replica set's primary (O(source_uri)); add
     O(member) as a hidden member without a vote, wait until it is SECONDARY and caught up, give it the highest priority
     and step the primary down to it, and remove a member at the end.
 version_added: "0.1.0"

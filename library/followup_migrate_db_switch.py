@@ -15,7 +15,7 @@ description:
   - Runs on an application-tier host at the cutover of a database move. The settings file and the unit were rendered
     before writes stopped, from followup_component's own templates with the new database server, into a staging
     directory (O(files)); this module moves each staged file over its live file when it differs (a temporary file in
-    the same directory, then a rename: never a half-written file), reloads systemd when the unit changed, restarts
+    the same directory, then a rename; never a half-written file), reloads systemd when the unit changed, restarts
     O(unit) and waits until O(health_url) answers 200, all in one task so the restart starts as soon as possible.
   - The component's role, run afterwards, renders the same files and changes nothing, which proves the staged files
     were the role's own.
@@ -189,11 +189,19 @@ def main():
     if p["health_url"]:
         seconds, last = wait_health(p["health_url"], p["health_timeout"])
         if seconds is None:
-            module.fail_json(msg="%s did not pass its health check %s within %s s after the restart (%s)"
-                             % (p["unit"], p["health_url"], p["health_timeout"], last), changed_files=changed_files)
-    module.exit_json(changed=True, changed_files=changed_files, restarted=True,
-                     restart_s=round(seconds if seconds else time.time() - started, 2),
-                     restart_started_at=round(restart_started_at, 3), healthy_at=round(time.time(), 3))
+            module.fail_json(
+                msg="%s did not pass its health check %s within %s s after the restart (%s)"
+                % (p["unit"], p["health_url"], p["health_timeout"], last),
+                changed_files=changed_files,
+            )
+    module.exit_json(
+        changed=True,
+        changed_files=changed_files,
+        restarted=True,
+        restart_s=round(seconds if seconds else time.time() - started, 2),
+        restart_started_at=round(restart_started_at, 3),
+        healthy_at=round(time.time(), 3),
+    )
 
 
 if __name__ == "__main__":

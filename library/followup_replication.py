@@ -21,7 +21,7 @@ description:
     peer from exactly that position, and waits up to O(wait) seconds for the lag to reach zero.
   - V(status) reports the replication of this server and whether it has caught up with the peer (waiting up to
     O(wait) seconds).
-  - V(switch) makes this server (a caught-up replica of the peer) the primary: the peer becomes read-only, this server
+  - V(switch) makes this server (a caught-up replica of the peer) the primary; the peer becomes read-only, this server
     applies its last transaction, stops replicating and takes writes, and the peer replicates from this server, so a
     later switch back loses nothing. When the last transaction does not arrive within O(catchup_timeout) seconds the
     peer is made writable again and nothing else changes.
@@ -255,7 +255,7 @@ def do_seed(module, local):
     p = module.params
     status = replica_status(local)
     have = local.value(
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (%s)"
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (%s)"  # noqa: S608 - placeholders
         % ", ".join(["%s"] * len(p["databases"])),
         tuple(p["databases"]),
     )

@@ -20,10 +20,10 @@ description:
     which of them are NULL) - computed on both servers at once, and the columns and indexes of both. Replication
     starts again afterwards and catches up.
   - For O(engine=mongodb), reads every collection of O(database) on both servers (O(source_uri), O(target_uri)) in
-    _id order: document counts, a sha256 of the documents as canonical JSON in chunks of O(chunk_docs), and the
+    _id order; document counts, a sha256 of the documents as canonical JSON in chunks of O(chunk_docs), and the
     indexes. Both must be still (the source read-only and the target unused, as in a dump/restore window), or
     O(at_least) compares only that the target holds at least the source's documents (after the applications moved).
-  - Never fails on a difference: it returns C(equal) and C(refused), one line per difference, for the gate.
+  - Never fails on a difference; it returns C(equal) and C(refused), one line per difference, for the gate.
 version_added: "0.1.0"
 author: followup-ops
 options:

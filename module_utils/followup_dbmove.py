@@ -146,7 +146,7 @@ def server_id_for(address, avoid=()):
     return value
 
 
-PASSWORD_SPECIALS = "-_.+!@%^"
+PASSWORD_SPECIALS = "-_.+!@%^"  # noqa: S105 - the characters a made password may use
 
 
 def new_password(length=32):
@@ -200,10 +200,7 @@ def merged_rates(overrides):
 def estimate(engine, data_bytes, throughput_mb_s, rates, mode=None, lag_s=0):
     """Copy time and write downtime of a move, with the figures they come from."""
     mb = float(data_bytes or 0) / 1e6
-    if engine == "mysql":
-        rate = rates["mysql_load_mb_s"]
-    else:
-        rate = rates["mongodb_copy_mb_s"]
+    rate = rates["mysql_load_mb_s"] if engine == "mysql" else rates["mongodb_copy_mb_s"]
     if throughput_mb_s:
         rate = min(rate, float(throughput_mb_s))
     copy_s = mb / rate if rate > 0 else None
@@ -253,12 +250,11 @@ def gate(phase, engine, source, target, context):
     if refusal:
         reasons.append(refusal)
     src_engine, tgt_engine = source.get("engine") or {}, target.get("engine") or {}
-    if not src_engine.get("running"):
-        if not (phase in ("finish", "verify", "rollback") and state == "cutover"):
-            reasons.append(
-                "the source %s runs no %s server (%s): migrate from the host that serves the data"
-                % (sname, engine, src_engine.get("msg") or "nothing answers on its socket")
-            )
+    if not src_engine.get("running") and not (phase in ("finish", "verify", "rollback") and state == "cutover"):
+        reasons.append(
+            "the source %s runs no %s server (%s): migrate from the host that serves the data"
+            % (sname, engine, src_engine.get("msg") or "nothing answers on its socket")
+        )
     # A target that serves something else, or holds data this migration did not bring, is in use.
     ours = (target.get("move") or {}).get("id") == context.get("id") and context.get("id")
     if not ours:
@@ -433,7 +429,7 @@ def verify_refusals(result, what):
         for item in (result.get(kind) or {}).get("differ") or []:
             reasons.append("verify found a difference in the %s: %s" % (kind, item))
     if reasons:
-        reasons = ["%s (%d in all): %s" % (what, len(reasons), reasons[0])] + reasons[1:]
+        reasons = ["%s (%d in all): %s" % (what, len(reasons), reasons[0]), *reasons[1:]]
     return reasons
 
 

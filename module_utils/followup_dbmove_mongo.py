@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import json
 import os
@@ -128,8 +129,21 @@ def index_specs(coll):
     return out
 
 
-INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "collation", "weights",
-                 "default_language", "language_override", "textIndexVersion", "2dsphereIndexVersion", "bits", "min", "max")
+INDEX_OPTIONS = (
+    "unique",
+    "sparse",
+    "expireAfterSeconds",
+    "partialFilterExpression",
+    "collation",
+    "weights",
+    "default_language",
+    "language_override",
+    "textIndexVersion",
+    "2dsphereIndexVersion",
+    "bits",
+    "min",
+    "max",
+)
 
 
 def copy_indexes(source_cli, target_cli, database):
@@ -186,7 +200,7 @@ def compare_snapshots(source, target, at_least=False):
             tables[name] = {"equal": equal, "counts": [a["count"], b["count"]], "chunks_differ": []}
         else:
             differ = []
-            for i, (x, y) in enumerate(zip(a["chunks"], b["chunks"])):
+            for i, (x, y) in enumerate(zip(a["chunks"], b["chunks"], strict=False)):
                 if x != y:
                     differ.append({"chunk": i + 1, "range": "%s <= _id <= %s" % (x[0], x[1]), "rows": [x[2], y[2]]})
             if len(a["chunks"]) != len(b["chunks"]) and not differ:
@@ -319,10 +333,8 @@ def stream(dump_cmd, restore_cmd, chunk=1 << 20, clock=time.monotonic):
                 broken = err
                 break
     finally:
-        try:
+        with contextlib.suppress(IOError, OSError):
             load.stdin.close()
-        except (IOError, OSError):
-            pass
         if broken:
             dump.kill()
         dump.wait()
@@ -353,7 +365,7 @@ def ferretdb_read_only_sql(database, on):
         setting = "ALTER DATABASE %s RESET default_transaction_read_only" % ident
     lit = "'%s'" % database.replace("'", "''")
     terminate = (
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "  # noqa: S608 - quoted
         "AND pid <> pg_backend_pid()" % lit
     )
     return [setting, terminate]
@@ -362,7 +374,7 @@ def ferretdb_read_only_sql(database, on):
 def ferretdb_read_only_state_sql(database):
     lit = "'%s'" % database.replace("'", "''")
     return (
-        "SELECT COALESCE((SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d "
+        "SELECT COALESCE((SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d "  # noqa: S608
         "ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0), '')" % lit
     )
 
@@ -395,10 +407,11 @@ def ferretdb_set_read_only(database, on):
 def ferretdb_users(database, schema, names):
     """The MongoDB accounts of FerretDB (PostgreSQL roles) and their rights on schema SCHEMA, without secrets."""
     out = {}
+    schema = schema.replace("'", "''")
     for name in names:
         lit = "'%s'" % name.replace("'", "''")
         row = psql(
-            "SELECT rolcanlogin::text || ',' || rolsuper::text || ',' || "
+            "SELECT rolcanlogin::text || ',' || rolsuper::text || ',' || "  # noqa: S608 - quoted literals
             "COALESCE(has_schema_privilege(%s, '%s', 'USAGE')::text, 'f') || ',' || "
             "COALESCE(has_schema_privilege(%s, '%s', 'CREATE')::text, 'f') || ',' || "
             "COALESCE((SELECT pg_get_userbyid(nspowner) = %s FROM pg_namespace WHERE nspname = '%s')::text, 'f')"
@@ -487,10 +500,9 @@ def rs_promote(cli, host, step_down_s=60, catch_up_s=10):
             m["priority"] = 1
     config["version"] += 1
     cli.admin.command("replSetReconfig", config)
-    try:
+    # The primary closes its connections when it steps down.
+    with contextlib.suppress(pymongo.errors.AutoReconnect):
         cli.admin.command("replSetStepDown", step_down_s, secondaryCatchUpPeriodSecs=catch_up_s)
-    except pymongo.errors.AutoReconnect:
-        pass  # the primary closes its connections when it steps down
 
 
 def rs_remove(cli, host):

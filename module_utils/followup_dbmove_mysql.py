@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,8 +38,8 @@ except ImportError:  # pragma: no cover - reported by the modules with missing_r
     HAS_PYMYSQL = False
 
 MOVE_USER = "followup_dbmove"
-SECRET_DIR = "/etc/followup-dbmove"
-SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/var/lib/mysql/mysql.sock", "/tmp/mysql.sock")
+SECRET_DIR = "/etc/followup-dbmove"  # noqa: S105 - a directory, not a secret
+SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/var/lib/mysql/mysql.sock", "/tmp/mysql.sock")  # noqa: S108
 
 
 class Server(object):
@@ -86,13 +87,12 @@ class Server(object):
         row = self.one(sql, args)
         if row is None:
             return None
-        return list(row.values())[0]
+        return next(iter(row.values()))
 
     def close(self):
-        try:
+        # Closing a broken connection is not worth an error.
+        with contextlib.suppress(Exception):
             self.conn.close()
-        except Exception:  # noqa: S110 - closing a broken connection is not worth an error
-            pass
 
 
 def _check_lib():
@@ -212,7 +212,7 @@ def engine_facts(server):
         " COALESCE(SUM(TABLE_ROWS), 0) AS rows_estimate FROM information_schema.TABLES"
         " WHERE TABLE_TYPE = 'BASE TABLE' GROUP BY TABLE_SCHEMA"
     )
-    dbs = [r["Database"] if "Database" in r else list(r.values())[0] for r in server.rows("SHOW DATABASES")]
+    dbs = [r["Database"] if "Database" in r else next(iter(r.values())) for r in server.rows("SHOW DATABASES")]
     per_db = dict(
         (r["db"], {"tables": int(r["tables"]), "bytes": int(r["bytes"]), "rows_estimate": int(r["rows_estimate"])})
         for r in sizes
@@ -496,7 +496,8 @@ def move_grants(server):
     primary (read_only, replication control). MariaDB >= 10.5 has the fine-grained rights; others need SUPER."""
     base = ["SELECT", "SHOW VIEW", "TRIGGER", "EVENT", "LOCK TABLES", "RELOAD", "PROCESS", "REPLICATION SLAVE"]
     if server.flavour == "mariadb" and server.vtuple >= (10, 5, 2):
-        return base + [
+        return [
+            *base,
             "BINLOG MONITOR",
             "READ_ONLY ADMIN",
             "REPLICATION SLAVE ADMIN",
@@ -504,14 +505,15 @@ def move_grants(server):
             "CONNECTION ADMIN",
         ]
     if server.flavour == "mysql" and server.vtuple >= (8, 0, 0):
-        return base + [
+        return [
+            *base,
             "REPLICATION CLIENT",
             "SYSTEM_VARIABLES_ADMIN",
             "REPLICATION_SLAVE_ADMIN",
             "CONNECTION_ADMIN",
             "BACKUP_ADMIN",
         ]
-    return base + ["REPLICATION CLIENT", "SUPER"]
+    return [*base, "REPLICATION CLIENT", "SUPER"]
 
 
 def ensure_move_account(server, peer_address, password, check_mode=False):
@@ -563,7 +565,7 @@ def users_and_grants(server, pattern="followup\\_%"):
         key = "%s@%s" % (row["User"], row["Host"])
         grants, auth = [], []
         for g in server.rows("SHOW GRANTS FOR %s@%s", (row["User"], row["Host"])):
-            text = list(g.values())[0]
+            text = next(iter(g.values()))
             for m in AUTH_RE.finditer(text):
                 auth.append(m.group(0).strip())
             grants.append(re.sub(r"\s+", " ", AUTH_RE.sub("", text)).strip())
@@ -614,7 +616,7 @@ def dump_command(tool, source_host, source_port, option_file, databases, source_
         cmd += ["--source-data=2" if v >= (8, 0, 26) else "--master-data=2", "--set-gtid-purged=AUTO"]
     if ssl:
         cmd += ["--ssl"]
-    cmd += ["--databases"] + list(databases)
+    cmd += ["--databases", *list(databases)]
     return cmd
 
 
@@ -666,10 +668,8 @@ def stream_seed(dump_cmd, load_cmd, chunk=1 << 20, clock=time.monotonic):
                 broken = err
                 break
     finally:
-        try:
+        with contextlib.suppress(IOError, OSError):
             load.stdin.close()
-        except (IOError, OSError):
-            pass
         if broken:
             dump.kill()
         dump.wait()
@@ -715,19 +715,19 @@ def catalog(server, databases):
         return {}
     marks = ", ".join(["%s"] * len(databases))
     tables = server.rows(
-        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, ENGINE AS engine FROM information_schema.TABLES"
+        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, ENGINE AS engine FROM information_schema.TABLES"  # noqa: S608
         " WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN (%s) ORDER BY 1, 2" % marks,
         tuple(databases),
     )
     columns = server.rows(
-        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, COLUMN_NAME AS col, COLUMN_TYPE AS type, IS_NULLABLE AS nullable,"
-        " COLUMN_DEFAULT AS dflt, EXTRA AS extra FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (%s)"
-        " ORDER BY 1, 2, ORDINAL_POSITION" % marks,
+        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, COLUMN_NAME AS col, COLUMN_TYPE AS type,"  # noqa: S608
+        " IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt, EXTRA AS extra FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA IN (%s) ORDER BY 1, 2, ORDINAL_POSITION" % marks,
         tuple(databases),
     )
     stats = server.rows(
-        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, INDEX_NAME AS idx, NON_UNIQUE AS non_unique, SEQ_IN_INDEX AS seq,"
-        " COLUMN_NAME AS col, SUB_PART AS sub_part, INDEX_TYPE AS type, NULLABLE AS nullable"
+        "SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, INDEX_NAME AS idx, NON_UNIQUE AS non_unique,"  # noqa: S608
+        " SEQ_IN_INDEX AS seq, COLUMN_NAME AS col, SUB_PART AS sub_part, INDEX_TYPE AS type, NULLABLE AS nullable"
         " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN (%s) ORDER BY 1, 2, 3, 5" % marks,
         tuple(databases),
     )
@@ -809,7 +809,7 @@ def chunk_where(key, lower, upper):
 
 def checksum_sql(info, lower=None, upper=None):
     where, args = chunk_where(info["key"], lower, upper) if info["key"] else ("", [])
-    sql = "SELECT COUNT(*) AS cnt, COALESCE(BIT_XOR(%s), 0) AS crc FROM %s.%s%s" % (
+    sql = "SELECT COUNT(*) AS cnt, COALESCE(BIT_XOR(%s), 0) AS crc FROM %s.%s%s" % (  # noqa: S608 - quoted names
         row_expression(info["columns"]),
         q(info["db"]),
         q(info["name"]),
@@ -822,7 +822,7 @@ def next_boundary(server, info, lower, chunk_rows):
     """The key of the CHUNK_ROWS-th row after LOWER (None when fewer rows are left: the last chunk)."""
     key = info["key"]
     where, args = chunk_where(key, lower, None)
-    sql = "SELECT %s FROM %s.%s%s ORDER BY %s LIMIT 1 OFFSET %d" % (
+    sql = "SELECT %s FROM %s.%s%s ORDER BY %s LIMIT 1 OFFSET %d" % (  # noqa: S608 - quoted names
         ", ".join(q(k) for k in key),
         q(info["db"]),
         q(info["name"]),
@@ -884,7 +884,7 @@ def checksum_table(primary, replica, info, chunk_rows, results, errors):
         todo.put(None)
         worker.join()
     differ = []
-    for i, (mine, other) in enumerate(zip(ours, theirs)):
+    for i, (mine, other) in enumerate(zip(ours, theirs, strict=False)):
         if mine != other:
             lo, hi = ranges[i]
             differ.append(

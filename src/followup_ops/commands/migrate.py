@@ -1,12 +1,13 @@
-"""`followup-ops migrate db|server|list`: move a database, or a server program, to a new server (docs/migration.md).
+"""`followup-ops migrate db|list`: move a database to a new server (docs/migration.md).
 
     followup-ops migrate db -i INV --engine mysql|mongodb --to HOST [--phase PHASES]
-    followup-ops migrate server -i INV --component app|fep|voice --to HOST [--phase PHASES]
     followup-ops migrate list -i INV
+
+(`migrate server`, the move of a server program, is not built yet: docs/migration.md says what it must do.)
 
 PHASES: plan (the default; read-only), prepare, sync, cutover, verify, rollback, finish, a comma list of them, or
 `all` (plan, prepare, sync, cutover, verify; rollback and finish only when named). Each phase is one playbook step of
-the operation (playbooks/migrate_db.yml or migrate_server.yml, which gate every phase themselves); the migration's
+the operation (playbooks/migrate_db.yml, which gates every phase itself); the migration's
 record on this control node, runs/migrations/<id>.json, keeps every phase with its timings, volumes, verification
 and downtime, and what the cutover means for the inventory, written as a diff for the operator to commit, never
 applied. The hosts keep the migration's state too (the local fact followup_dbmove), so AWX and a second control
@@ -432,52 +433,6 @@ class DbMove(MigrateCommand):
         return ENGINE_GROUP[record["what"]]
 
 
-class ServerMove(MigrateCommand):
-    kind = "server"
-    playbook = "migrate_server.yml"
-    prefix = "server_move"
-    what_var = "component"
-    help = "move a server program (app, fep or voice) to a new server, verified, with a way back"
-    description = (
-        "Move the component --component (app, fep or voice) to the new server --to: plan (read-only), prepare (the "
-        "same verified release, its configuration and systemd units by the component's role, its shared data and "
-        "certificates copied; not yet serving), sync (the shared data again), cutover (the shared data a last time, "
-        "traffic switched: the fep's upstream for the app, the peers' configuration for the fep and the voice "
-        "gateway; the old one stopped but kept), verify (health, one real request, for the voice gateway its trunks "
-        "and a test call to --call-number), rollback (the old one serves again) and finish (the old one retired). "
-        "The inventory change is written as a diff to commit, never applied."
-    )
-
-    def add_arguments(self, parser):
-        parser.add_argument("--component", required=True, choices=["app", "fep", "voice"], help="the program to move")
-        parser.add_argument(
-            "--call-number",
-            metavar="NUMBER",
-            help="voice: a test number the hospital owns, called through the new gateway by verify (never a patient)",
-        )
-
-    def what(self, args):
-        return args.component
-
-    def group_of(self, args):
-        return args.component
-
-    def group_of_record(self, record):
-        return record["what"]
-
-    def extravars(self, record, phase):
-        extra = super().extravars(record, phase)
-        if getattr(self, "call_number", None):
-            extra["server_move_call_number"] = self.call_number
-        return extra
-
-    def execute(self, args):
-        if args.call_number and not args.call_number.isdigit():
-            raise OpsError("--call-number must be digits only (a test number the hospital owns)")
-        self.call_number = args.call_number
-        return super().execute(args)
-
-
 class List(Command):
     name = "migrate-list"
     help = "the migrations recorded on this control node, with their state and phases"
@@ -525,9 +480,10 @@ class List(Command):
 def register(sub):
     parser = sub.add_parser(
         "migrate",
-        help="move a database or a server program to a new server (数据库迁移, 程序迁移)",
-        description="Moves to new servers, in phases, verified, with a way back until finish (docs/migration.md).",
+        help="move a database to a new server (数据库迁移)",
+        description="Moves a database to a new server, in phases, verified, with a way back until finish "
+        "(docs/migration.md).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for command in (DbMove(), ServerMove(), List()):
+    for command in (DbMove(), List()):
         command.register(actions)

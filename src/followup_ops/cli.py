@@ -17,6 +17,7 @@ from followup_ops.commands import (
     fault,
     inspect,
     lab,
+    migrate,
     migrations,
     rehearse,
     report,
@@ -69,6 +70,7 @@ def build_parser():
     report.register(sub)
     schema.register(sub)
     db.register(sub)
+    migrate.register(sub)
     approval.register(sub)
     for command in COMMANDS:
         command.register(sub)

@@ -49,6 +49,9 @@ COMMANDS = [
     ["approval", "show"],
     ["upgrade"],
     ["rehearse"],
+    ["migrate"],
+    ["migrate", "db"],
+    ["migrate", "list"],
 ]
 
 
@@ -192,3 +195,34 @@ def test_an_approval_that_does_not_exist_is_one_line_exit_1(tmp_path, monkeypatc
     code = cli.main(["approval", "show", str(tmp_path / "nowhere.yml")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "does not exist" in err
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["migrate", "db", "-i", "inventories/lab", "--engine", "mysql"], "the following arguments are required: --to"),
+        (
+            ["migrate", "db", "-i", "inventories/lab", "--engine", "oracle", "--to", "mysql2"],
+            "invalid choice: 'oracle'",
+        ),
+        (["migrate", "server", "-i", "inventories/lab"], "invalid choice: 'server'"),
+    ],
+)
+def test_bad_migrate_arguments_are_one_line_exit_1(words, expected, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(words)
+    err = capsys.readouterr().err
+    assert caught.value.code == 1 and err.count("\n") == 1 and expected in err
+
+
+@pytest.mark.parametrize(
+    "phase, expected",
+    [
+        ("bogus", "--phase: unknown phase 'bogus'"),
+        ("rollback,cutover", "rollback runs on its own"),
+    ],
+)
+def test_bad_migrate_phases_are_one_line_exit_1_before_any_host(phase, expected, capsys):
+    code = cli.main(["migrate", "db", "-i", "inventories/lab", "--engine", "mysql", "--to", "mysql2", "--phase", phase])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and expected in err

@@ -80,7 +80,8 @@ def test_plain_ansible_playbook_cannot_get_around_the_gates(deployed, args):
 def test_a_tier_playbook_run_alone_still_needs_the_gates(deployed):
     proc = ansible_playbook("playbooks/application.yml", "--vault-password-file", str(VAULT_PASSWORD))
     assert proc.returncode != 0
-    assert "runs only after its gates" in proc.stdout, proc.stdout[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "only after the gates of playbooks/preflight.yml passed in the same run" in out, out[-2000:]
 
 
 def test_plain_ansible_against_the_lab_needs_no_extra_flag_and_prints_no_warning(lab):

@@ -5,6 +5,7 @@ what the hosts run and hold (to prove that nothing changed, and that data equals
 import datetime
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -169,13 +170,16 @@ def inventory_copy(directory, repository=None, extra=None):
     if inv.exists():
         shutil.rmtree(inv)
     shutil.copytree(LAB_INVENTORY, inv)
+    # "{{ inventory_dir [| default(...)] }}/../../x" and "(inventory_dir [| default(...)]) ~ '/../../x" -> ROOT/x
+    template = re.compile(r"\{\{ inventory_dir(?: \| default\(ansible_inventory_sources\[0\]\))? \}\}/\.\./\.\./")
+    expression = re.compile(r"\(?inventory_dir(?: \| default\(ansible_inventory_sources\[0\]\))?\)? ~ '/\.\./\.\./")
     for path in inv.rglob("*.yml"):
         text = path.read_text()
-        if "{{ inventory_dir }}/../../" in text or "inventory_dir ~ '/../../" in text:
-            text = text.replace("{{ inventory_dir }}/../../", f"{ROOT}/").replace(
-                "inventory_dir ~ '/../../", f"'{ROOT}/' ~ '"
-            )
-            path.write_text(text)
+        new = expression.sub(f"'{ROOT}/' ~ '", template.sub(f"{ROOT}/", text))
+        if new != text:
+            path.write_text(new)
+    leftover = [str(p) for p in inv.rglob("*.yml") if "inventory_dir" in p.read_text()]
+    assert not leftover, f"inventory_copy cannot rewrite inventory_dir in {leftover}"
     if repository is not None:
         followup = inv / "group_vars" / "all" / "followup.yml"
         data = yaml.safe_load(followup.read_text())

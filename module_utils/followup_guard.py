@@ -39,6 +39,12 @@ REQUEST_VARS = (
     "followup_restore_until",
     "followup_restore_stop_before",
     "followup_restore_overwrite",
+    # migrations (docs/migration.md): what to move, where to, which phase, which migration
+    "db_move_engine",
+    "db_move_target",
+    "db_move_source",
+    "db_move_phase",
+    "db_move_id",
 )
 
 # Names an extra variable may not have (extra variables beat every other source, set_fact and register included).
@@ -58,6 +64,8 @@ PROTECTED = (
     # who may reach a service, where it listens, and whether secrets are hidden: only the inventory says so
     re.compile(r"\Afollowup_\w+_(listen|address|allowed_clients|peers|ip_allow)\Z"),
     re.compile(r"_no_log\Z"),
+    # how a migration is checked (free disk, lag, catch-up, verification): only the inventory says so
+    re.compile(r"\Adb_move_"),
 )
 
 # Set in the ansible-playbook process once the gates of playbooks/preflight.yml have passed (by the filter

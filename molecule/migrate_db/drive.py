@@ -81,8 +81,10 @@ def cli(engine, target, phase, expect, inventory=INVENTORY, words=()):
     return out
 
 
-def playbook(*extra):
+def playbook(*extra, inventories=()):
     argv = ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks/migrate_db.yml")]
+    for source in inventories:
+        argv += ["-i", str(source)]
     for item in extra:
         argv += ["-e", item]
     bindir = str(Path(sys.executable).parent)
@@ -140,12 +142,18 @@ def mysql_moves():
     # Bad input: one line, exit 2, nothing changed.
     cli("mysql", "molecule-migrate-nosuch", "plan", 2, words=["is not a host of the inventory"])
     cli("mysql", "molecule-migrate-app", "prepare", 2, words=["is in use"])
-    proc = playbook(
-        "db_move_engine=mysql",
-        f"db_move_target={MYSQL2}",
-        "db_move_phase=plan",
-        "db_move_min_free_bytes=1000000000000000",
+    # The thresholds are the inventory's alone (an extra variable setting one is refused by the gates): the target's
+    # need for free disk is raised in a second inventory source that names only that host.
+    proc = playbook("db_move_engine=mysql", f"db_move_target={MYSQL2}", "db_move_min_free_bytes=1")
+    check(
+        proc.returncode != 0 and "may not be passed on the command line" in proc.stdout + proc.stderr,
+        "an extra variable lowering a migration threshold is refused",
+        proc.stdout[-1500:],
     )
+    needs = ROOT / "runs/migrate-db-needs.yml"
+    needs.parent.mkdir(parents=True, exist_ok=True)
+    needs.write_text(f"all:\n  hosts:\n    {MYSQL2}:\n      db_move_min_free_bytes: 1000000000000000\n")
+    proc = playbook("db_move_engine=mysql", f"db_move_target={MYSQL2}", "db_move_phase=plan", inventories=[needs])
     check(
         proc.returncode != 0 and "lacks disk" in proc.stdout + proc.stderr,
         "a target lacking disk is refused",

@@ -25,6 +25,17 @@ class Ops:
         sys.stderr.write(proc.stderr[-4000:])
         return proc
 
+    def spawn(self, *args):
+        """`followup-ops ARGS` started in a session of its own (so the test can kill it with every child), output to a
+        file in the runs directory; returns (Popen, output path)."""
+        env = dict(os.environ, FOLLOWUP_OPS_RUNS_DIR=str(self.runs_dir), PYTHONUNBUFFERED="1")
+        out = self.runs_dir / f"spawn-{len(list(self.runs_dir.glob('spawn-*')))}.log"
+        with open(out, "w") as handle:
+            proc = subprocess.Popen(
+                [*OPS, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return proc, out
+
     def audit(self):
         path = self.runs_dir / "audit.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -18,12 +18,17 @@ one seeded lab at 1.0.0 (module scope):
 At the end the lab goes back to 1.0.0: the databases restored from the happy path's own pre-upgrade backup, then
 `deploy --release 1.0.0` (a deploy of an older release over a newer schema is refused by the migration runner).
 
-FOLLOWUP_UPGRADE_FAILURES=halfway,failing,unhealthy (default: halfway) adds, before the happy path, a migration that
-fails at once and a release whose health check fails; each is one more upgrade and rollback (about 2-3 minutes).
+FOLLOWUP_UPGRADE_FAILURES=halfway,failing,unhealthy,killed (default: halfway,killed) adds, before the happy path, a
+migration that fails at once and a release whose health check fails; each is one more upgrade and rollback (about 2-3
+minutes). `killed` makes the happy path start with an upgrade killed (SIGKILL to the command and every child, as a
+control node that loses power) when the hosts record a step chosen at random (FOLLOWUP_UPGRADE_KILL_AT names one),
+then the same upgrade with the same approval run again: it puts back what the killed run changed and completes.
 """
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -37,7 +42,13 @@ pytestmark = pytest.mark.integration
 
 NEWEST = "1.2.0"
 DB_HOSTS = ("mysql1", "mongo1")
-FAILURES = [k.strip() for k in os.environ.get("FOLLOWUP_UPGRADE_FAILURES", "halfway").split(",") if k.strip()]
+ALL_FAILURES = [k.strip() for k in os.environ.get("FOLLOWUP_UPGRADE_FAILURES", "halfway,killed").split(",")]
+ALL_FAILURES = [k for k in ALL_FAILURES if k]
+FAILURES = [k for k in ALL_FAILURES if k != "killed"]  # each a release 1.3.0 built to fail
+# The steps an upgrade may be killed at: before the backup, during it, during the migrations, with the new release
+# beside the old, after the switch.
+KILL_STEPS = ("install", "backup", "migrate", "sidecar", "switch_app", "health")
+UPGRADE_HOSTS = ("fep1", "app1", "voice1", "mysql1", "mongo1")
 
 
 def figure(name, seconds):
@@ -311,14 +322,57 @@ def test_a_mysql_migration_failing_halfway_through_its_ddl_leaves_no_column_behi
 # --- 3. the happy path, 4. the approval reused ------------------------------------------------------------------------
 
 
+def step_reached(change_id):
+    """The furthest step of the upgrade CHANGE_ID any host records (/var/lib/followup-ops/upgrade.json), or None."""
+    STEPS = kit.upgrade_steps()
+    best = None
+    for host in UPGRADE_HOSTS:
+        text = kit.docker(host, "sh", "-c", "cat /var/lib/followup-ops/upgrade.json 2>/dev/null; true").strip()
+        try:
+            record = json.loads(text) if text else {}
+        except ValueError:
+            continue  # being rewritten
+        if record.get("change_id") != change_id:
+            continue
+        for name in record.get("steps") or {}:
+            if name in STEPS and (best is None or STEPS.index(name) > STEPS.index(best)):
+                best = name
+    return best
+
+
+def killed_upgrade(ops, approval, change_id):
+    """The upgrade started and killed with SIGKILL (the command and every child) once a host records the step chosen;
+    returns what was seen: {kill_at, reached, killed_after_s, output}."""
+    STEPS = kit.upgrade_steps()
+    kill_at = os.environ.get("FOLLOWUP_UPGRADE_KILL_AT") or random.choice(KILL_STEPS)
+    assert kill_at in STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not a step ({', '.join(STEPS)})"
+    sys.stdout.write(f"\nkilled upgrade: kill at step {kill_at}\n")
+    started = time.monotonic()
+    proc, out = ops.spawn("upgrade", "-i", "inventories/lab", "--approval", str(approval))
+    reached = None
+    try:
+        while proc.poll() is None and time.monotonic() - started < 1500:
+            reached = step_reached(change_id) or reached
+            if reached and STEPS.index(reached) >= STEPS.index(kill_at):
+                break
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    figure(f"upgrade killed at {reached}", time.monotonic() - started)
+    return {"kill_at": kill_at, "reached": reached, "returncode": proc.returncode, "output": out.read_text()[-3000:]}
+
+
 @pytest.fixture(scope="module")
 def upgraded(ops, failures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-happy")
     approval = kit.make_approval(tmp, change_id="CHG-T-HAPPY", from_release="1.0.0", to_release=NEWEST)
     before = kit.data_fingerprint()
-    proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}", approval)
+    killed = killed_upgrade(ops, approval, "CHG-T-HAPPY") if "killed" in ALL_FAILURES else None
+    proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}" + (" (rerun after the kill)" if killed else ""), approval)
     record = ops.audit()[-1]
-    yield {"proc": proc, "record": record, "approval": approval, "before": before}
+    yield {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
     # Back to 1.0.0 for the tests after this file and for the lead: restore the upgrade's own pre-upgrade backups,
     # then deploy 1.0.0 (which also lifts anything an upgrade left).
     # MySQL first: a refused MongoDB restore (seen on the lab, cdr_app's password refused by FerretDB's PostgreSQL
@@ -367,6 +421,25 @@ def test_the_happy_path_upgrades_every_component_to_the_newest_release(upgraded)
     for key, value in upgraded["before"].items():
         if key.startswith(("mysql:", "mongodb:")) and not key.startswith("mysql:columns:"):
             assert key in after and after[key][0] >= value[0], key
+
+
+def test_an_upgrade_killed_at_a_step_is_completed_by_the_same_command_run_again(ops, upgraded):
+    killed = upgraded["killed"]
+    if killed is None:
+        pytest.skip("FOLLOWUP_UPGRADE_FAILURES does not include killed")
+    assert killed["returncode"] == -signal.SIGKILL, f"the upgrade ended before the kill: {killed['output']}"
+    steps = kit.upgrade_steps()
+    assert killed["reached"] in steps and steps.index(killed["reached"]) >= steps.index(killed["kill_at"]), killed
+    assert upgraded["proc"].returncode == 0, upgraded["proc"].stderr
+    records = ops.audit()
+    abandoned = [r for r in records if r.get("outcome") == "abandoned" and r.get("command") == "upgrade"]
+    assert abandoned, "the rerun did not record the killed upgrade's end (outcome abandoned)"
+    details = upgraded["record"]["details"]
+    assert details.get("resumed_operation") == abandoned[-1]["id"], details
+    # Nothing of the killed run is left: one release live everywhere, no sidecar, the fep answering.
+    assert kit.current_versions() == {"app": NEWEST, "fep": NEWEST, "voice": NEWEST}
+    assert kit.docker("app1", "sh", "-c", "ls /etc/systemd/system | grep -c sidecar; true").strip() == "0"
+    assert fep_answers() == ("ok", 200)
 
 
 def test_the_audit_record_and_each_release_record_carry_the_approval(ops, upgraded):

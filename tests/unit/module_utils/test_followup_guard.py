@@ -26,13 +26,31 @@ from ansible.module_utils import followup_guard as guard
         "followup_fep_no_log",
         "mysql_no_log",
         "playbook_dir",
+        "db_move_min_free_bytes",
+        "db_move_max_lag_wait",
+        "db_move_catchup_timeout",
+        "db_move_retire_source",
+        "db_move_clients",
     ],
 )
 def test_names_the_gates_verify_or_only_the_inventory_sets_are_refused(name):
     assert guard.forbidden_extra_vars([name, "followup_release_version"]) == [name]
 
 
-@pytest.mark.parametrize("name", ["followup_release_version", "followup_seed_scale", "ansible_become_password", "x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "followup_release_version",
+        "followup_seed_scale",
+        "ansible_become_password",
+        "x",
+        "db_move_engine",
+        "db_move_target",
+        "db_move_source",
+        "db_move_phase",
+        "db_move_id",
+    ],
+)
 def test_requests_and_unrelated_names_pass(name):
     assert guard.forbidden_extra_vars([name]) == []
 

@@ -4,15 +4,20 @@
 # server's own are stale. Version: the server binary's version, how root logs in and how a drop-in is checked. Option
 # files: writing a value the way the server's and clients' option-file parser reads it back, and reading one.
 
+import os
 import re
 from collections.abc import Mapping
 
+import ansible.module_utils
 from ansible.errors import AnsibleFilterError
 
-# Option-file escapes (mysys my_default: search_default_file_with_ext, MySQL 8 and MariaDB alike; Connector/C reads
-# the same ones): a backslash followed by one of these characters stands for the value on the right. Any other
-# backslash is kept as it is.
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "s": " ", '"': '"', "'": "'", "\\": "\\"}
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MODULE_UTILS)
+
+from ansible.module_utils.followup_inspect_db import option_file_value  # noqa: E402
+
+# Option-file escapes written (the reader, module_utils/followup_inspect_db.py, knows these and "\\s" for a space).
 _WRITE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
 # A bare value may not hold these: a # starts a comment, quotes and backslashes change the value, and leading or
 # trailing white space is dropped.
@@ -130,63 +135,12 @@ def followup_mysql_option_value(value, quote=False):
     return f'"{escaped}"'
 
 
-def _strip_comment(line):
-    """LINE up to a # that is outside quotes (mysys remove_end_comment)."""
-    quote = None
-    escape = False
-    for index, char in enumerate(line):
-        if char in "'\"" and not escape:
-            if quote is None:
-                quote = char
-            elif quote == char:
-                quote = None
-        if quote is None and char == "#":
-            return line[:index]
-        escape = quote is not None and char == "\\" and not escape
-    return line
-
-
-def _unescape(value):
-    out = []
-    index = 0
-    while index < len(value):
-        char = value[index]
-        if char == "\\" and index < len(value) - 1:
-            following = value[index + 1]
-            out.append(_ESCAPES.get(following, "\\" + following))
-            index += 2
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
 def followup_mysql_option_file_value(text, group, option, default=None):
     """The value of OPTION in [GROUP] of the option file TEXT, read as the MySQL/MariaDB parser reads it (comments,
-    quotes, escapes; the last occurrence wins; - and _ are the same in names), or DEFAULT when it is not there."""
-    wanted = option.replace("_", "-")
-    current = None
-    found = default
-    for raw in str(text or "").splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;!":
-            continue
-        if line.startswith("["):
-            current = line[1:].split("]", 1)[0].strip()
-            continue
-        if current != group:
-            continue
-        line = _strip_comment(line)
-        if "=" not in line:
-            continue
-        name, value = line.split("=", 1)
-        if name.strip().replace("_", "-") != wanted:
-            continue
-        value = value.strip()
-        if len(value) > 1 and value[0] in "'\"" and value[-1] == value[0]:
-            value = value[1:-1]
-        found = _unescape(value)
-    return found
+    quotes, escapes; the last occurrence wins; - and _ are the same in names), or DEFAULT when it is not there.
+    The parser is module_utils/followup_inspect_db.py's, which the inspection reads the hosts' option files with."""
+    found = option_file_value(text, group, option)
+    return default if found is None else found
 
 
 class FilterModule:

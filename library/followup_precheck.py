@@ -193,10 +193,9 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import urlopen
 
 try:
+    from ansible.module_utils.followup_health import run_check
     from ansible.module_utils.followup_inspect_host import meminfo, timesync
     from ansible.module_utils.followup_upgrade_checks import (
         dir_bytes,
@@ -214,14 +213,6 @@ try:
 except ImportError:  # pragma: no cover
     HAS_UTILS = False
 
-try:
-    from ansible.module_utils.followup_sip import SipError, options_ping
-except ImportError:  # pragma: no cover
-    options_ping = None
-
-    class SipError(Exception):
-        pass
-
 
 def _read_facts(facts_dir):
     facts = {}
@@ -237,28 +228,6 @@ def _read_facts(facts_dir):
             if isinstance(data, dict):
                 facts[name[: -len(".fact")]] = data
     return facts
-
-
-def _check(check, timeout):
-    kind = check.get("type", "http")
-    host = check.get("host") or "127.0.0.1"
-    port = int(check["port"])
-    try:
-        if kind == "http":
-            url = "http://%s:%d%s" % (host if ":" not in host else "[%s]" % host, port, check.get("path") or "/health")
-            try:
-                code = urlopen(url, timeout=timeout).getcode()
-            except HTTPError as err:
-                code = err.code
-            return code == 200, "HTTP %d" % code
-        if kind == "sip":
-            code, reason, _headers, _ms = options_ping(host, port, timeout)
-            return code == 200, "SIP %d %s" % (code, reason)
-        sock = socket.create_connection((host, port), timeout=timeout)
-        sock.close()
-        return True, "TCP open"
-    except (URLError, SipError, OSError, ValueError, TypeError) as err:
-        return False, str(getattr(err, "reason", err))[:160]
 
 
 def health_rows(module, facts, timeout):
@@ -285,7 +254,7 @@ def health_rows(module, facts, timeout):
             )
         )
     for check in checks:
-        ok, detail = _check(check, timeout)
+        ok, detail = run_check(check, timeout)
         where = "%s %s:%s" % (check.get("type", "http"), check.get("host"), check.get("port"))
         rows.append(
             row(

@@ -80,11 +80,11 @@ status:
 import json
 import os
 import re
-import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
 try:
+    from ansible.module_utils.followup_health import CHECK_TYPES, run_check
     from ansible.module_utils.followup_layout import (
         component_root,
         current_version,
@@ -92,15 +92,11 @@ try:
         read_record,
         unit_name,
     )
-    from ansible.module_utils.followup_sip import SipError, options_ping
 
     HAS_UTILS = True
 except ImportError:  # pragma: no cover - only outside Ansible (linters loading the file)
     HAS_UTILS = False
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import urlopen
 
-CHECK_TYPES = ("http", "sip", "tcp")
 PORT_RE = re.compile(r"\A[0-9]{1,5}\Z")
 
 
@@ -175,28 +171,6 @@ def valid_port(value):
     return not isinstance(value, bool) and bool(PORT_RE.match(text)) and 1 <= int(text) <= 65535
 
 
-def run_check(check, timeout):
-    kind = check.get("type", "http")
-    host = check.get("host") or "127.0.0.1"
-    port = int(check["port"])
-    try:
-        if kind == "http":
-            url = "http://%s:%d%s" % (host if ":" not in host else "[%s]" % host, port, check.get("path") or "/health")
-            try:
-                code = urlopen(url, timeout=timeout).getcode()
-            except HTTPError as err:
-                code = err.code
-            return code == 200, "HTTP %d" % code
-        if kind == "sip":
-            code, reason, _headers, ms = options_ping(host, port, timeout)
-            return code == 200, "SIP %d %s (%d ms)" % (code, reason, ms)
-        sock = socket.create_connection((host, port), timeout=timeout)
-        sock.close()
-        return True, "TCP %s:%d open" % (host, port)
-    except (URLError, SipError, OSError, ValueError) as err:
-        return False, str(getattr(err, "reason", err))
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -210,7 +184,7 @@ def main():
     )
     p = module.params
     if not HAS_UTILS:
-        module.fail_json(msg="module_utils/followup_layout.py or followup_sip.py is missing: run from followup-ops")
+        module.fail_json(msg="module_utils/followup_layout.py or followup_health.py is missing: run from followup-ops")
     for check in p["health_checks"]:
         if check.get("type", "http") not in CHECK_TYPES or "port" not in check:
             module.fail_json(msg="each health check needs a port and a type of http, sip or tcp: %s" % check)

@@ -3,10 +3,11 @@
 
     followup-ops rehearse -i inventories/lab --release 1.2.0 --from 1.0.0 [--scale 1] [--out DIR]
 
-Steps: deploy the release production runs (--from), seed synthetic data (the lab), test the rollback (an upgrade
-whose health gate fails on purpose: it must roll back, restore the databases and find them equal to the backup),
-then the real upgrade while the front-end server is probed every 100 ms, and write the test document (HTML and
-printable PDF, Chinese first) with its sha256.
+Steps: deploy the release production runs (--from), seed synthetic data (the lab), set up the backup role and take
+a first backup (playbooks/backup.yml: the upgrade's pre-check wants the agents and a verified backup), test the
+rollback (an upgrade whose health gate fails on purpose: it must roll back, restore the databases and find them equal
+to the backup), then the real upgrade while the front-end server is probed every 100 ms, and write the test document
+(HTML and printable PDF, Chinese first) with its sha256.
 """
 
 import argparse
@@ -189,10 +190,11 @@ class Rehearse(Command):
     description = (
         "Run the whole upgrade on a staging inventory (the lab, or a staging copy of production; "
         "followup_upgrade_rehearsal_allowed), starting from the release production runs: deploy --from, seed "
-        "synthetic data (the lab), test the automatic rollback (an upgrade whose health gate fails on purpose: the "
-        "previous release comes back and the databases are restored and found equal to the backup), then upgrade "
-        "to --release while the front-end server is probed every 100 ms. Writes the test document as HTML and "
-        "printable PDF with its sha256: give it to `followup-ops approval new --test-document`."
+        "synthetic data (the lab), set up the backup role and back up, test the automatic rollback (an upgrade "
+        "whose health gate fails on purpose: the previous release comes back and the databases are restored and "
+        "found equal to the backup), then upgrade to --release while the front-end server is probed every 100 ms. "
+        "Writes the test document as HTML and printable PDF with its sha256: give it to "
+        "`followup-ops approval new --test-document`."
     )
     changes_hosts = True
     limit = False  # the whole upgrade, on every host of the staging inventory
@@ -232,6 +234,10 @@ class Rehearse(Command):
         op.playbook("deploy", "site.yml", extravars={"followup_release_version": args.from_release})
         if is_lab(op.inventory):
             op.playbook("seed", "lab/seed.yml", extravars={"followup_seed_scale": args.scale})
+        # A fresh staging inventory has no backup agents yet, and the upgrade's pre-check refuses without them.
+        op.playbook(
+            "backup", "backup.yml", extravars={"followup_backup_db": "all", "followup_backup_method": "logical"}
+        )
         if not args.no_rollback_test:
             before = json.loads(json.dumps(op.report))
             try:

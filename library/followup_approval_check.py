@@ -90,6 +90,14 @@ options:
     description: Whether the inventory is a staging inventory that may rehearse (C(followup_upgrade_rehearsal_allowed)).
     type: bool
     default: false
+  seen_file:
+    description:
+      - The control node's record of the newest release index it verified, per release repository. An index whose
+        newest release is older than the record is refused (an old, validly signed C(index.yml) and C(index.yml.sig)
+        put back would otherwise make an older release look like the newest). Outside check mode the record moves
+        forward when a newer index is verified. Empty for no such check.
+    type: path
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -219,7 +227,12 @@ try:
         verify_signature,
     )
     from ansible.module_utils.followup_layout import VERSION_RE, version_key
-    from ansible.module_utils.followup_release import ReleaseError, read_signed_index, verify_tarball
+    from ansible.module_utils.followup_release import (
+        ReleaseError,
+        check_not_replayed,
+        read_signed_index,
+        verify_tarball,
+    )
     from ansible.module_utils.followup_upgrade import lease_state
 except ImportError:  # pragma: no cover - only when module_utils/ is not on the module_utils path
     HAS_YAML = None
@@ -241,9 +254,15 @@ def _running(hosts, components):
 def _index(params):
     try:
         releases, _signer = read_signed_index(params["repository"], params["release_signers"])
-        return releases, None
     except ReleaseError as err:
         return None, str(err)
+    try:
+        replayed = check_not_replayed(
+            params["repository"], releases, params["seen_file"], record=params.get("_record_seen", True)
+        )
+    except (OSError, ReleaseError) as err:
+        replayed = "the record of verified release indexes %s cannot be kept (%s)" % (params["seen_file"], err)
+    return (None, replayed) if replayed else (releases, None)
 
 
 def _verify_release(releases, version):
@@ -438,9 +457,11 @@ def main():
             requested_version=dict(type="str", default=""),
             rehearsal=dict(type="bool", default=False),
             rehearsal_allowed=dict(type="bool", default=False),
+            seen_file=dict(type="path", default=""),
         ),
         supports_check_mode=True,
     )
+    module.params["_record_seen"] = not module.check_mode
     if HAS_YAML is None:
         module.fail_json(msg="module_utils/followup_approval.py is not on the module_utils path (see ansible.cfg)")
     if not HAS_YAML:

@@ -16,6 +16,7 @@ __metaclass__ = type
 import datetime
 import functools
 import hashlib
+import json
 import os
 import re
 import stat
@@ -284,6 +285,53 @@ def read_signed_index(repository, signers):
     except SignatureError as err:
         raise ReleaseError(str(err))
     return parse_index(data, index_path, repository), signer
+
+
+def check_not_replayed(repository, releases, seen_file, record=True, today=None):
+    """Refuse a signed index older than one this control node verified before for REPOSITORY (an old index.yml and
+    index.yml.sig put back: both validly signed, so the signature alone cannot tell). SEEN_FILE keeps, per repository
+    (its real path), the newest release of the newest index verified; RECORD (not in check mode) moves it forward.
+    Returns a one-line refusal, or None."""
+    if not seen_file or not releases:
+        return None
+    key = os.path.realpath(repository)
+    newest = releases[-1]
+    try:
+        with open(seen_file) as handle:
+            seen = json.load(handle)
+        if not isinstance(seen, dict) or not isinstance(seen.get("repositories"), dict):
+            raise ValueError("not a record of verified release indexes")
+    except FileNotFoundError:
+        seen = {"format": 1, "repositories": {}}
+    except (OSError, ValueError) as err:
+        return "%s cannot be read (%s): restore it from the control node's backup, or remove it to start afresh" % (
+            seen_file,
+            err,
+        )
+    prior = seen["repositories"].get(key)
+    if isinstance(prior, dict) and VERSION_RE.match(str(prior.get("newest"))):
+        if version_key(newest["version"]) < version_key(prior["newest"]):
+            return (
+                "the signed release index of %s lists %s as the newest release, but this control node verified an "
+                "index listing %s (on %s): an older index.yml and index.yml.sig were put back; restore the vendor's "
+                "current index, then retry" % (repository, newest["version"], prior["newest"], prior.get("seen_on"))
+            )
+        if version_key(newest["version"]) == version_key(prior["newest"]):
+            return None
+    if record:
+        seen["repositories"][key] = {
+            "newest": newest["version"],
+            "release_date": newest.get("release_date"),
+            "seen_on": (today or datetime.date.today()).isoformat(),
+        }
+        directory = os.path.dirname(os.path.abspath(seen_file))
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o750)
+        tmp = "%s.tmp-%d" % (seen_file, os.getpid())
+        with open(tmp, "w") as handle:
+            json.dump(seen, handle, indent=2, sort_keys=True)
+        os.replace(tmp, seen_file)
+    return None
 
 
 def find_release(releases, version, index_path=INDEX):

@@ -3,6 +3,8 @@ SSH signatures; it never fails on a refusal and lists every reason."""
 
 import datetime
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import followup_approval_check as module
@@ -160,3 +162,53 @@ def test_a_rehearsal_needs_a_staging_inventory_and_the_newest_release(world):
     assert any("not the newest" in r for r in refused)
     result = run("", rehearsal=True, rehearsal_allowed=True, requested_version="1.2.0")
     assert result["refused"] == [] and result["from_release"] == "1.0.0"
+
+
+def _old_index(tmp_path, repo):
+    """Put back an older index (validly signed by the vendor, listing 1.0.0 and 1.1.0 only) into REPO."""
+    old = tmp_path / "old-releases"
+    make_repository(old, versions=VERSIONS[:2], dates=DATES[:2])
+    for name in ("index.yml", "index.yml.sig"):
+        (repo / name).write_bytes((old / name).read_bytes())
+
+
+def test_an_older_signed_index_put_back_is_refused_once_a_newer_one_was_seen(world):
+    write, run, _, paths, tmp_path = world
+    seen = tmp_path / "records" / "releases-seen.json"
+    assert run(write(), seen_file=str(seen))["refused"] == []
+    record = json.loads(seen.read_text())["repositories"][os.path.realpath(paths["1.2.0"].parent)]
+    assert record["newest"] == "1.2.0"
+    _old_index(tmp_path, paths["1.2.0"].parent)
+    old_sha = hashlib.sha256(paths["1.1.0"].read_bytes()).hexdigest()
+    approval = write(change_id="CHG-2", to_release="1.1.0", release_sha256=old_sha)
+    # Without the record the old index passes its signature check: 1.1.0 looks like the newest release.
+    assert not any("put back" in r for r in run(approval)["refused"])
+    refused = run(approval, seen_file=str(seen))["refused"]
+    assert any("lists 1.1.0 as the newest release" in r and "listing 1.2.0" in r and "put back" in r for r in refused)
+    assert json.loads(seen.read_text())["repositories"][os.path.realpath(paths["1.2.0"].parent)]["newest"] == "1.2.0"
+
+
+def test_check_mode_does_not_move_the_record_forward(world):
+    write, _, _, paths, tmp_path = world
+    seen = tmp_path / "releases-seen.json"
+    args = {
+        "approval_file": str(write()),
+        "signers": [approver_line()],
+        "environment": "production",
+        "repository": str(paths["1.2.0"].parent),
+        "release_signers": signers(),
+        "hosts": {"app1": {"components": {"app": {"current": "1.0.0"}}, "now": 1e9}},
+        "components": {"app1": ["app"]},
+        "ledger_dir": str(tmp_path / "ledger"),
+        "seen_file": str(seen),
+    }
+    assert run_module(module, args, check_mode=True)["refused"] == []
+    assert not seen.exists()
+
+
+def test_an_unreadable_record_is_a_refusal_naming_it(world):
+    write, run, _, _, tmp_path = world
+    seen = tmp_path / "releases-seen.json"
+    seen.write_text("{not json")
+    refused = run(write(), seen_file=str(seen))["refused"]
+    assert any(str(seen) in r and "cannot be read" in r for r in refused)

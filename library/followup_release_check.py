@@ -45,6 +45,18 @@ options:
     description:
       - Release to verify, C(MAJOR.MINOR.PATCH). When omitted, only the signed index is read.
     type: str
+  seen_file:
+    description:
+      - The control node's record of the newest release index it verified, per repository (the upgrade gate keeps
+        it, C(runs/upgrade/releases-seen.json)). An index whose newest release is older than the record is refused, as
+        an old, validly signed C(index.yml) and C(index.yml.sig) put back. Empty for no such check.
+    type: path
+    default: ""
+  record_seen:
+    description:
+      - Move the record forward when a newer index is verified (never in check mode).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -129,6 +141,7 @@ try:
         HAS_YAML,
         INDEX,
         ReleaseError,
+        check_not_replayed,
         find_release,
         read_signed_index,
         verify_tarball,
@@ -150,6 +163,15 @@ def run(params):
         releases, signer = read_signed_index(repository, params["signers"])
     except ReleaseError as err:
         result["refused"].append(str(err))
+        return result
+    try:
+        replayed = check_not_replayed(
+            repository, releases, params.get("seen_file"), record=bool(params.get("record_seen"))
+        )
+    except (OSError, ReleaseError) as err:
+        replayed = "the record of verified release indexes %s cannot be kept (%s)" % (params.get("seen_file"), err)
+    if replayed:
+        result["refused"].append(replayed)
         return result
     result.update(releases=[_public(r) for r in releases], newest=_public(releases[-1]), signer=signer)
     if version is None:
@@ -182,9 +204,13 @@ def main():
             repository=dict(type="path", required=True),
             signers=dict(type="list", elements="raw", required=True),
             version=dict(type="str"),
+            seen_file=dict(type="path", default=""),
+            record_seen=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
+    if module.check_mode:
+        module.params["record_seen"] = False
     if HAS_YAML is None:
         module.fail_json(msg="module_utils/followup_release.py is not on the module_utils path (see ansible.cfg)")
     if not HAS_YAML:

@@ -4,6 +4,7 @@ import json
 
 from followup_ops import report as reportmod
 from followup_ops.commands.common import Command
+from followup_ops.paths import runs_dir
 from followup_ops.textui import table
 
 
@@ -25,7 +26,9 @@ class Status(Command):
         op.quiet = not args.verbose
         if not args.json:
             print(f"status: asking the hosts of {op.inventory.name} (read-only) ...", flush=True)
-        op.playbook("status", "status.yml", partial=True)
+        # Where the upgrades keep their record of the newest release index verified (a replayed index is refused).
+        records = {"followup_upgrade_records_dir": str(runs_dir() / "upgrade")}
+        op.playbook("status", "status.yml", partial=True, extravars=records)
         for host in sorted(op.failed_hosts):
             fid = f"{host}/reach"
             if fid not in op.report["findings"]:

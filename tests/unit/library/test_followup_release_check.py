@@ -107,3 +107,18 @@ def test_check_mode_gives_the_same_answer(tmp_path):
     make_repository(tmp_path)
     args = dict(repository=str(tmp_path), signers=signers(), version="1.0.0")
     assert run_module(module, args, check_mode=True)["release"] == run_module(module, args)["release"]
+
+
+def test_an_older_signed_index_put_back_is_refused_against_the_record(tmp_path):
+    repo, old = tmp_path / "releases", tmp_path / "old"
+    make_repository(repo, versions=("1.0.0", "1.1.0", "1.2.0"), dates=("2026-02-02", "2026-05-18", "2026-09-07"))
+    make_repository(old)
+    seen = tmp_path / "records" / "releases-seen.json"
+    assert gate(repo, seen_file=str(seen))["refused"] == [] and not seen.exists()  # status reads, does not record
+    assert gate(repo, seen_file=str(seen), record_seen=True)["refused"] == [] and seen.exists()
+    for name in ("index.yml", "index.yml.sig"):
+        (repo / name).write_bytes((old / name).read_bytes())
+    assert gate(repo)["newest"]["version"] == "1.1.0"  # without the record the old index passes
+    result = gate(repo, seen_file=str(seen))
+    assert len(result["refused"]) == 1 and "lists 1.1.0 as the newest release" in result["refused"][0]
+    assert result["releases"] == [] and result["newest"] is None

@@ -212,6 +212,25 @@ def check_signers(signers, namespace, name="signers"):
     return entries
 
 
+def signers_yaml(name, line, width=96):
+    """NAME: [LINE] as YAML, the allowed_signers LINE a folded scalar in rows under WIDTH + 4 columns (lint-clean),
+    for the group_vars files the lab writes. Raises ValueError when the text would not read back as that line."""
+    import yaml  # control node only
+
+    rows, row = [], ""
+    for word in line.split():
+        if row and len(row) + 1 + len(word) > width:
+            rows.append(row)
+            row = word
+        else:
+            row = "%s %s" % (row, word) if row else word
+    rows.append(row)
+    text = "%s:\n  - >-\n" % name + "".join("    %s\n" % r for r in rows)
+    if yaml.safe_load(text) != {name: [" ".join(line.split())]}:
+        raise ValueError("the signer line %r cannot be written as YAML" % line)
+    return text
+
+
 def ssh_keygen():
     """Path of ssh-keygen, or SignatureError saying how to get it."""
     for candidate in (shutil.which("ssh-keygen"), "/usr/bin/ssh-keygen"):

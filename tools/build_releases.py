@@ -42,7 +42,13 @@ from ansible.module_utils.followup_release import (  # noqa: E402
     SIGNERS_VAR,
     VERSION_RE,
 )
-from ansible.module_utils.followup_sshsig import SignatureError, check_signers, sign, verify  # noqa: E402
+from ansible.module_utils.followup_sshsig import (  # noqa: E402
+    SignatureError,
+    check_signers,
+    sign,
+    signers_yaml,
+    verify,
+)
 
 COMPONENTS = ("app", "fep", "voice")
 DATABASES = (("mysql", "cloud_followup"), ("mysql", "interface_data"), ("mongodb", "cdr"))
@@ -380,17 +386,10 @@ def sign_index(output, key, principal):
 
 def signers_bytes(line, key):
     """The group_vars file with SIGNERS_VAR: the line as a folded scalar (lines under 100 columns, lint-clean)."""
-    rows, row = [], ""
-    for word in line.split():
-        if row and len(row) + 1 + len(word) > 96:
-            rows.append(row)
-            row = word
-        else:
-            row = f"{row} {word}" if row else word
-    rows.append(row)
-    text = f"{SIGNERS_VAR}:\n  - >-\n" + "".join(f"    {r}\n" for r in rows)
-    if yaml.safe_load(text) != {SIGNERS_VAR: [" ".join(line.split())]}:
-        raise BuildError(f"the signer line {line!r} cannot be written as YAML")
+    try:
+        text = signers_yaml(SIGNERS_VAR, line)
+    except ValueError as err:
+        raise BuildError(str(err)) from err
     return (
         f"# Written by `make releases` (tools/build_releases.py) from the public half of {key}: who may sign the\n"
         "# lab's release index. Not committed: each machine makes its own lab release key. Production inventories\n"

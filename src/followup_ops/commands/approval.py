@@ -18,8 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from followup_ops import inventory as inventorymod
 from followup_ops.commands.common import Command
 from followup_ops.errors import OpsError
@@ -86,23 +84,16 @@ def ensure_lab_approver(log=print):
     line = f'{LAB_APPROVER_PRINCIPAL} namespaces="{approval.NAMESPACE}" {public[0]} {public[1]} lab approver'
     _sshsig().check_signers([line], approval.NAMESPACE, approval.SIGNERS_VAR)
     target = lab_inventory() / "group_vars" / "all" / LAB_APPROVAL_VARS
-    rows, row = [], ""
-    for word in line.split():
-        if row and len(row) + 1 + len(word) > 96:
-            rows.append(row)
-            row = word
-        else:
-            row = f"{row} {word}" if row else word
-    rows.append(row)
+    try:
+        signers = _sshsig().signers_yaml(approval.SIGNERS_VAR, line)
+    except ValueError as err:
+        raise OpsError(f"{err}; remove {key} and retry") from err
     text = (
         "# Written by `followup-ops lab up` from the public half of .lab/approver-key: who may approve upgrades of\n"
         "# the lab (the IT department's keys in production). Not committed: each machine makes its own lab approver\n"
         "# key. The lab's other upgrade settings are in upgrade.yml beside this file; production's approvers are in\n"
-        "# inventories/production/group_vars/all/approval.yml.\n"
-        f"{approval.SIGNERS_VAR}:\n  - >-\n" + "".join(f"    {r}\n" for r in rows)
+        "# inventories/production/group_vars/all/approval.yml.\n" + signers
     )
-    if yaml.safe_load(text) != {approval.SIGNERS_VAR: [" ".join(line.split())]}:
-        raise OpsError(f"the lab approver's line {line!r} cannot be written as YAML; remove {key} and retry")
     if not target.exists() or target.read_text() != text:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")

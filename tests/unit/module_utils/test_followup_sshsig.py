@@ -157,3 +157,14 @@ def test_a_missing_ssh_keygen_is_reported_with_the_fix(monkeypatch):
 def test_signing_with_a_missing_key_is_refused(tmp_path):
     with pytest.raises(SignatureError, match=r"signing key .* does not exist"):
         sign(b"x", str(tmp_path / "nokey"), NS)
+
+
+def test_a_signer_line_is_written_as_a_folded_yaml_scalar_that_reads_back():
+    import yaml
+    from ansible.module_utils.followup_sshsig import signers_yaml
+
+    line = 'approver@it.hospital namespaces="followup-approval" ssh-ed25519 ' + "A" * 68 + " a comment of words"
+    text = signers_yaml("followup_approval_signers", line)
+    assert yaml.safe_load(text) == {"followup_approval_signers": [line]}
+    assert max(len(row) for row in text.splitlines()) <= 100 and text.count("\n") > 3
+

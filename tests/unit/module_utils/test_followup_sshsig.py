@@ -167,4 +167,3 @@ def test_a_signer_line_is_written_as_a_folded_yaml_scalar_that_reads_back():
     text = signers_yaml("followup_approval_signers", line)
     assert yaml.safe_load(text) == {"followup_approval_signers": [line]}
     assert max(len(row) for row in text.splitlines()) <= 100 and text.count("\n") > 3
-

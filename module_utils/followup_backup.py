@@ -346,6 +346,44 @@ def hex256(value):
     return "%064x" % (value % _MOD)
 
 
+class _ArchiveFrames(object):
+    """Splits a `mongodump --archive` stream into its frames, for the readers below: the magic number checked, then
+    ("document", BSON bytes) and ("terminator", None) in stream order. Bytes of a frame not yet complete wait for
+    the next feed() (.pending counts them)."""
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._magic = False
+
+    @property
+    def pending(self):
+        return len(self._buf)
+
+    def feed(self, chunk):
+        self._buf += chunk
+        buf, offset, frames = self._buf, 0, []
+        if not self._magic:
+            if len(buf) < 4:
+                return frames
+            if bytes(buf[:4]) != _MAGIC:
+                raise BackupError("the mongodump output is not an archive (bad magic number)")
+            offset, self._magic = 4, True
+        while len(buf) - offset >= 4:
+            if bytes(buf[offset : offset + 4]) == _TERMINATOR:
+                offset += 4
+                frames.append(("terminator", None))
+                continue
+            size = struct.unpack_from("<i", buf, offset)[0]
+            if size < 5:
+                raise BackupError("the mongodump archive is damaged (a document of %d bytes)" % size)
+            if len(buf) - offset < size:
+                break
+            frames.append(("document", bytes(buf[offset : offset + size])))
+            offset += size
+        del buf[:offset]
+        return frames
+
+
 class MongoArchiveDigest(object):
     """Document counts and content checksums per collection, read from a `mongodump --archive` stream.
 
@@ -362,8 +400,8 @@ class MongoArchiveDigest(object):
         self.bytes = 0
         self.complete = False
         self.position = {}
-        self._buf = bytearray()
-        self._state = "magic"
+        self._frames = _ArchiveFrames()
+        self._state = "header"
         self._ns = None
         self._ended = set()
         self._seen = set()
@@ -375,38 +413,15 @@ class MongoArchiveDigest(object):
 
     def feed(self, chunk):
         self.bytes += len(chunk)
-        self._buf += chunk
-        buf = self._buf
-        offset = 0
-        while True:
-            if self._state == "magic":
-                if len(buf) - offset < 4:
-                    break
-                if bytes(buf[offset : offset + 4]) != _MAGIC:
-                    raise BackupError("the mongodump output is not an archive (bad magic number)")
-                offset += 4
-                self._state = "header"
-                continue
-            if len(buf) - offset < 4:
-                break
-            if bytes(buf[offset : offset + 4]) == _TERMINATOR:
-                offset += 4
-                if self._state == "metadata" or self._state == "body":
+        for kind, raw in self._frames.feed(chunk):
+            if kind == "terminator":
+                if self._state in ("metadata", "body"):
                     self._state = "segment"
-                continue
-            size = struct.unpack_from("<i", buf, offset)[0]
-            if size < 5:
-                raise BackupError("the mongodump archive is damaged (a document of %d bytes)" % size)
-            if len(buf) - offset < size:
-                break
-            raw = bytes(buf[offset : offset + size])
-            offset += size
-            if self._state == "header":
+            elif self._state == "header":
                 self._state = "metadata"
             elif self._state == "metadata":
                 meta = self._decode(raw)
-                name = "%s.%s" % (meta.get("db"), meta.get("collection"))
-                self._seen.add(name)
+                self._seen.add("%s.%s" % (meta.get("db"), meta.get("collection")))
             elif self._state == "segment":
                 head = self._decode(raw)
                 db, coll = head.get("db"), head.get("collection")
@@ -424,7 +439,6 @@ class MongoArchiveDigest(object):
                     raise BackupError("the mongodump archive is damaged (documents after the end of a collection)")
                 self.objects[self._ns]["documents"] += 1
                 self.sums[self._ns] += doc_digest(raw)
-        del buf[:offset]
 
     def finish(self):
         for name in self._seen:
@@ -438,7 +452,7 @@ class MongoArchiveDigest(object):
             self.position["oplog_entries"] = oplog["documents"]
         self.complete = (
             self._state in ("segment", "body")
-            and not self._buf
+            and not self._frames.pending
             and (set(self.objects) <= (self._ended | set(n for n in self.objects if self.objects[n]["documents"] == 0)))
         )
         return {"objects": self.objects, "position": self.position, "complete": self.complete}
@@ -700,49 +714,26 @@ class MongoArchiveIndexes(object):
         from bson import json_util
 
         self._bson, self._json = bson, json_util
-        self._buf = bytearray()
-        self._state = "magic"  # magic, header, metadata, done
+        self._frames = _ArchiveFrames()
+        self._state = "header"  # header, metadata, done
         self.indexes = {}
 
     def feed(self, chunk):
         if self._state != "done":
-            self._buf += chunk
-            self._parse()
+            for kind, raw in self._frames.feed(chunk):
+                if kind == "terminator":
+                    self._state = "done"
+                    self._frames = None
+                    break
+                if self._state == "header":
+                    self._state = "metadata"
+                else:
+                    self._collect(self._bson.decode(raw))
         return chunk
 
     def finish(self):
-        self._buf = bytearray()
+        self._frames = None
         return b""
-
-    def _parse(self):
-        buf, offset = self._buf, 0
-        while self._state != "done":
-            if self._state == "magic":
-                if len(buf) < 4:
-                    return
-                offset = 4
-                self._state = "header"
-                continue
-            if len(buf) - offset < 4:
-                break
-            if bytes(buf[offset : offset + 4]) == _TERMINATOR:
-                self._state = "done"
-                break
-            size = struct.unpack_from("<i", buf, offset)[0]
-            if size < 5:
-                raise BackupError("the mongodump archive is damaged (a document of %d bytes)" % size)
-            if len(buf) - offset < size:
-                break
-            raw = bytes(buf[offset : offset + size])
-            offset += size
-            if self._state == "header":
-                self._state = "metadata"
-            else:
-                self._collect(self._bson.decode(raw))
-        if self._state == "done":
-            self._buf = bytearray()
-        else:
-            del buf[:offset]
 
     def _collect(self, doc):
         text = doc.get("metadata")

@@ -115,7 +115,9 @@ from ansible.module_utils.followup_srvmove import gate
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            phase=dict(type="str", required=True, choices=["plan", "prepare", "cutover", "verify", "rollback", "finish"]),
+            phase=dict(
+                type="str", required=True, choices=["plan", "prepare", "cutover", "verify", "rollback", "finish"]
+            ),
             component=dict(type="str", required=True, choices=["app", "fep", "voice"]),
             source_name=dict(type="str", required=True),
             target_name=dict(type="str", required=True),

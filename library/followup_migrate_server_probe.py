@@ -133,7 +133,7 @@ def unit_state(module, unit):
     systemctl = module.get_bin_path("systemctl")
     if not systemctl:
         return {"exists": False, "active": False, "enabled": False}
-    rc, out, _err = module.run_command(
+    _rc, out, _err = module.run_command(
         [systemctl, "show", unit + ".service", "--property=LoadState,ActiveState,UnitFileState"]
     )
     props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
@@ -158,7 +158,9 @@ def pick_move(fact, mid):
     if mid:
         return dict(moves.get(mid) or {}, id=mid) if mid in moves else {}
     open_moves = [
-        dict(m, id=k) for k, m in moves.items() if m.get("role") in ("source", "target") and m.get("state") != "finished"
+        dict(m, id=k)
+        for k, m in moves.items()
+        if m.get("role") in ("source", "target") and m.get("state") != "finished"
     ]
     return max(open_moves, key=lambda m: m.get("updated_at", "")) if open_moves else {}
 

@@ -121,7 +121,7 @@ def main():
         failed_at=[round(t, 3) for t, ok in samples if not ok][:200],
         started_at=samples[0][0] if samples else start,
         ended_at=samples[-1][0] if samples else start,
-        **figures
+        **figures,
     )
 
 

@@ -164,7 +164,9 @@ def gate(phase, component, source, target, context):
             % (sname, component, COMPONENT[component]["units"][0], "inactive" if src_unit.get("exists") else "absent")
         )
     if serving_phase and not source.get("release"):
-        reasons.append("the source %s reports no release of the %s (no current link): deploy it first" % (sname, component))
+        reasons.append(
+            "the source %s reports no release of the %s (no current link): deploy it first" % (sname, component)
+        )
     so, to = source.get("os") or {}, target.get("os") or {}
     if so and to and (so.get("id"), so.get("version_id")) != (to.get("id"), to.get("version_id")):
         reasons.append(
@@ -194,7 +196,11 @@ def gate(phase, component, source, target, context):
         if not (last.get("passed") and last.get("state") == "cutover"):
             reasons.append(
                 "finish disables the old host only after a verify that passed since the cutover%s: run verify first"
-                % ((" (the last one, %s, failed)" % last.get("at")) if last.get("at") and not last.get("passed") else "")
+                % (
+                    (" (the last one, %s, failed)" % last.get("at"))
+                    if last.get("at") and not last.get("passed")
+                    else ""
+                )
             )
     plan = {
         "component": component,
@@ -255,21 +261,31 @@ def guard_refusals(host, fact, group_names, settings):
         if move.get("role") == "source" and comp in (group_names or []):
             reasons.append(
                 "%s: the %s moved from this host to %s (migration %s, %s) but the inventory still lists it in group "
-                "%s: commit %s (or roll the move back), then deploy" % (host, comp, move.get("target"), mid,
-                                                                         move.get("state"), comp, diff)
+                "%s: commit %s (or roll the move back), then deploy"
+                % (host, comp, move.get("target"), mid, move.get("state"), comp, diff)
             )
         if move.get("role") == "peer":
             stale = sorted(
-                name for name, value in (settings or {}).items()
-                if name in (move.get("settings") or []) and names_address(value, move.get("source_address"))
+                name
+                for name, value in (settings or {}).items()
+                if name in (move.get("settings") or [])
+                and names_address(value, move.get("source_address"))
                 and not names_address(value, move.get("target_address"))
             )
             if stale:
                 reasons.append(
                     "%s: the inventory still points %s at %s (%s), but the %s moved to %s (migration %s): a deploy "
                     "would send traffic back to the old host; commit %s, then deploy"
-                    % (host, ", ".join(stale), move.get("source"), move.get("source_address"), comp,
-                       move.get("target"), mid, diff)
+                    % (
+                        host,
+                        ", ".join(stale),
+                        move.get("source"),
+                        move.get("source_address"),
+                        comp,
+                        move.get("target"),
+                        mid,
+                        diff,
+                    )
                 )
     return reasons
 
@@ -330,7 +346,8 @@ def verdict(results, call):
                 {
                     "check": "traffic from %s" % host,
                     "ok": serving and not other,
-                    "detail": "sends to the serving host" if serving and not other
+                    "detail": "sends to the serving host"
+                    if serving and not other
                     else ("still names the other host" if other else "does not name the serving host"),
                 }
             )

@@ -517,7 +517,9 @@ class ServerMove(MigrateCommand):
 
     def diff_notes(self, record):
         notes = srvmove().notes(
-            record["what"], record.get("source_address") or record["source"], record.get("target_address") or record["target"]
+            record["what"],
+            record.get("source_address") or record["source"],
+            record.get("target_address") or record["target"],
         )
         return ["also outside the inventory:", *notes]
 
@@ -530,10 +532,9 @@ class ServerMove(MigrateCommand):
                 f"{plan.get('target_os') or '-'}; target free {int(plan.get('target_free_bytes') or 0) / 1e9:.1f} GB"
             )
         if phase == "prepare":
-            return (
-                f"release {data.get('release') or '-'} on the new host; copied {int(data.get('copied_bytes') or 0) / 1e6:.2f}"
-                f" MB, checksums {'equal' if str(data.get('checksum_equal')) == 'True' else 'not compared'}"
-            )
+            copied = int(data.get("copied_bytes") or 0) / 1e6
+            equal = "equal" if str(data.get("checksum_equal")) == "True" else "not compared"
+            return f"release {data.get('release') or '-'} on the new host; copied {copied:.2f} MB, checksums {equal}"
         if phase in ("cutover", "rollback"):
             return (
                 f"serving {data.get('serving') or '-'}; downtime {data.get('downtime_s')}s "
@@ -543,7 +544,9 @@ class ServerMove(MigrateCommand):
         if phase == "verify":
             checks = data.get("checks") or []
             bad = [c["check"] for c in checks if not c.get("ok")]
-            return f"{len(checks) - len(bad)}/{len(checks)} checks passed" + (f"; FAILED: {', '.join(bad)}" if bad else "")
+            return f"{len(checks) - len(bad)}/{len(checks)} checks passed" + (
+                f"; FAILED: {', '.join(bad)}" if bad else ""
+            )
         if phase == "finish":
             return f"retired {data.get('retired') or '-'} (disabled, files kept)"
         return ""

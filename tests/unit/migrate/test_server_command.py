@@ -3,6 +3,7 @@ migration's record with every phase, and the inventory diff with its notes. Play
 built here; the inventory is the lab's."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,8 +86,16 @@ def test_all_runs_plan_prepare_cutover_verify_in_order_and_records_every_phase(p
     queue += [
         reported("plan", plan={"release": "1.0.0", "release_bytes": 1000, "data_bytes": 10}),
         reported("prepare", "prepared", release="1.0.0", copied_bytes=2048, checksum_equal=True, sha256="ab"),
-        reported("cutover", "cutover", downtime_s=0.0, attempts=120, failures=0, failures_outside_switch=0,
-                 switch_s=3.2, serving="app2"),
+        reported(
+            "cutover",
+            "cutover",
+            downtime_s=0.0,
+            attempts=120,
+            failures=0,
+            failures_outside_switch=0,
+            switch_s=3.2,
+            serving="app2",
+        ),
         reported("verify", None, passed=True, state="cutover", checks=[{"check": "health app2", "ok": True}]),
     ]
     assert move("--to", "app2", "--phase", "all") == 0
@@ -107,14 +116,15 @@ def test_all_runs_plan_prepare_cutover_verify_in_order_and_records_every_phase(p
 
 def test_the_cutover_writes_the_inventory_diff_with_the_notes_and_never_applies_it(playbooks, capsys, runs):
     queue, _ = playbooks
-    before = open("inventories/lab/hosts.yml").read()
+    hosts = Path("inventories/lab/hosts.yml")
+    before = hosts.read_text()
     queue += [reported("plan", plan={}), reported("prepare", "prepared"), reported("cutover", "cutover", downtime_s=0)]
     assert move("--to", "app2", "--phase", "plan,prepare,cutover") == 0
     diff = next((runs / "migrations").glob("*.inventory.diff")).read_text()
     assert diff.startswith("# also outside the inventory:\n# the front-end servers (group fep)")
     assert "-        app2:\n" in diff and "+            app2:\n" in diff
     assert "+        app1:\n" in diff or "+            app1:\n" in diff
-    assert open("inventories/lab/hosts.yml").read() == before
+    assert hosts.read_text() == before
     assert "库存变更" in capsys.readouterr().out
 
 

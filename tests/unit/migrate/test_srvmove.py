@@ -80,8 +80,17 @@ def test_phases_out_of_order_are_refused(phase, state, words):
     assert words in sm.phase_refusal(phase, state)
 
 
-@pytest.mark.parametrize("phase, state", [("plan", None), ("prepare", "planned"), ("cutover", "prepared"),
-                                          ("verify", "cutover"), ("rollback", "cutover"), ("finish", "cutover")])
+@pytest.mark.parametrize(
+    "phase, state",
+    [
+        ("plan", None),
+        ("prepare", "planned"),
+        ("cutover", "prepared"),
+        ("verify", "cutover"),
+        ("rollback", "cutover"),
+        ("finish", "cutover"),
+    ],
+)
 def test_phases_in_order_pass(phase, state):
     assert sm.phase_refusal(phase, state) is None
 
@@ -219,7 +228,11 @@ def test_the_guard_refuses_a_peer_whose_inventory_still_names_the_old_host():
     [
         (move("source"), ["spare"], {}),  # the diff committed: the source left group app
         (move("source", state="prepared"), ["app"], {}),  # rolled back
-        (move("peer", settings=["followup_fep_app_upstreams"]), ["fep"], {"followup_fep_app_upstreams": ["10.89.50.14:8080"]}),
+        (
+            move("peer", settings=["followup_fep_app_upstreams"]),
+            ["fep"],
+            {"followup_fep_app_upstreams": ["10.89.50.14:8080"]},
+        ),
         ({}, ["app"], {}),
     ],
 )
@@ -245,8 +258,13 @@ def test_no_failure_is_no_downtime():
 
 def test_verdict_passes_only_when_every_check_passes():
     good = {
-        "fep1": {"health_error": "", "request_status": 200, "request_items": True, "names_serving": True,
-                 "names_other": False},
+        "fep1": {
+            "health_error": "",
+            "request_status": 200,
+            "request_items": True,
+            "names_serving": True,
+            "names_other": False,
+        },
         "app2": {"health_error": ""},
     }
     call = {"result": "answered", "sip_code": 200, "duration_seconds": 3}

@@ -155,8 +155,8 @@ def read_fact(path):
 
 def pick_move(fact, mid):
     moves = (fact or {}).get("moves") or {}
-    if mid:
-        return dict(moves.get(mid) or {}, id=mid) if mid in moves else {}
+    if mid and mid in moves:
+        return dict(moves[mid], id=mid)
     open_moves = [
         dict(m, id=k)
         for k, m in moves.items()

@@ -193,12 +193,13 @@ def gate(phase, component, source, target, context):
         )
     if phase == "finish" and state == "cutover":
         last = context.get("last_verify") or {}
-        if not (last.get("passed") and last.get("state") == "cutover"):
+        passed = str(last.get("passed")).lower() == "true"
+        if not (passed and last.get("state") == "cutover"):
             reasons.append(
                 "finish disables the old host only after a verify that passed since the cutover%s: run verify first"
                 % (
                     (" (the last one, %s, failed)" % last.get("at"))
-                    if last.get("at") and not last.get("passed")
+                    if last.get("at") and not passed
                     else ""
                 )
             )

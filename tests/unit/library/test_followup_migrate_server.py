@@ -106,3 +106,14 @@ def test_the_watch_counts_failures_and_stops_on_its_file(server, tmp_path):
     timer.cancel()
     assert result["attempts"] >= 6 and result["failures"] == 2 and len(result["failed_at"]) == 2
     assert 0 < result["downtime_s"] < 1 and result["ended_at"] - result["started_at"] < 5
+
+
+def test_the_probe_names_another_open_move_when_its_own_is_not_there(tmp_path, monkeypatch):
+    fact = tmp_path / "f.fact"
+    fact.write_text(json.dumps({"moves": {"other": {"role": "target", "state": "cutover", "updated_at": "1"}}}))
+    monkeypatch.setattr(probe_module, "unit_state", lambda module, unit: {"exists": False, "active": False})
+    result = run_module(
+        probe_module,
+        {"component": "app", "base_dir": str(tmp_path), "units": ["u"], "id": "mine", "fact_path": str(fact)},
+    )
+    assert result["move"]["id"] == "other"

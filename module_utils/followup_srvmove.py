@@ -197,11 +197,7 @@ def gate(phase, component, source, target, context):
         if not (passed and last.get("state") == "cutover"):
             reasons.append(
                 "finish disables the old host only after a verify that passed since the cutover%s: run verify first"
-                % (
-                    (" (the last one, %s, failed)" % last.get("at"))
-                    if last.get("at") and not passed
-                    else ""
-                )
+                % ((" (the last one, %s, failed)" % last.get("at")) if last.get("at") and not passed else "")
             )
     plan = {
         "component": component,

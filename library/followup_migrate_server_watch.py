@@ -55,8 +55,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-attempts:
-  description: Requests sent.
+requests:
+  description: Requests sent (not C(attempts), which a task's C(until) overwrites).
   type: int
   returned: always
 failures:

@@ -294,7 +294,8 @@ def notes(component, source_address, target_address):
 
 def downtime(samples, started=None, ended=None):
     """The probe's figures from SAMPLES [(t, ok)]: attempts, failures, the longest run of failures in seconds (from
-    the first failed attempt to the next good one) and how many failures fell outside [STARTED, ENDED]."""
+    the first failed attempt to the next good one) and how many failures fell outside [STARTED, ENDED]. The key is
+    `requests`, not `attempts`: a task retried with `until` (async_status) overwrites `attempts` in its result."""
     attempts = len(samples)
     failures = [t for t, ok in samples if not ok]
     longest, run_start = 0.0, None
@@ -310,7 +311,7 @@ def downtime(samples, started=None, ended=None):
     if started is not None and ended is not None:
         outside = len([t for t in failures if t < started or t > ended])
     return {
-        "attempts": attempts,
+        "requests": attempts,
         "failures": len(failures),
         "downtime_s": round(longest, 2),
         "failures_outside_switch": outside,

@@ -42,7 +42,7 @@ def followup_server_move_downtime(watch, started, ended):
     failed = [float(t) for t in (watch or {}).get("failed_at") or []]
     outside = len([t for t in failed if t < float(started) or t > float(ended)])
     return {
-        "attempts": (watch or {}).get("attempts"),
+        "requests": (watch or {}).get("requests"),
         "failures": (watch or {}).get("failures"),
         "downtime_s": (watch or {}).get("downtime_s"),
         "failures_outside_switch": outside,

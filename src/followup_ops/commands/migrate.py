@@ -314,7 +314,7 @@ class MigrateCommand(Command):
                     "db_switch",
                     "primary",
                     "downtime_s",
-                    "attempts",
+                    "requests",
                     "failures",
                     "failures_outside_switch",
                     "switch_s",
@@ -538,7 +538,7 @@ class ServerMove(MigrateCommand):
         if phase in ("cutover", "rollback"):
             return (
                 f"serving {data.get('serving') or '-'}; downtime {data.get('downtime_s')}s "
-                f"({data.get('failures')} of {data.get('attempts')} probe requests failed, "
+                f"({data.get('failures')} of {data.get('requests')} probe requests failed, "
                 f"{data.get('failures_outside_switch')} outside the {data.get('switch_s')}s switch)"
             )
         if phase == "verify":

@@ -104,7 +104,7 @@ def test_the_watch_counts_failures_and_stops_on_its_file(server, tmp_path):
         {"url": f"http://127.0.0.1:{server.server_port}/x", "interval": 0.05, "stop_file": str(stop), "timeout": 10},
     )
     timer.cancel()
-    assert result["attempts"] >= 6 and result["failures"] == 2 and len(result["failed_at"]) == 2
+    assert result["requests"] >= 6 and result["failures"] == 2 and len(result["failed_at"]) == 2
     assert 0 < result["downtime_s"] < 1 and result["ended_at"] - result["started_at"] < 5
 
 

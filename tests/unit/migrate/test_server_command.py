@@ -90,7 +90,7 @@ def test_all_runs_plan_prepare_cutover_verify_in_order_and_records_every_phase(p
             "cutover",
             "cutover",
             downtime_s=0.0,
-            attempts=120,
+            requests=120,
             failures=0,
             failures_outside_switch=0,
             switch_s=3.2,

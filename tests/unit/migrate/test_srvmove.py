@@ -249,7 +249,7 @@ def test_the_notes_name_the_outside_parts_of_the_switch():
 def test_downtime_is_the_longest_run_of_failures_and_counts_those_outside_the_switch():
     samples = [(0.0, True), (0.1, False), (0.2, False), (0.3, True), (5.0, False), (5.1, True)]
     figures = sm.downtime(samples, started=0.05, ended=1.0)
-    assert figures == {"attempts": 6, "failures": 3, "downtime_s": 0.2, "failures_outside_switch": 1}
+    assert figures == {"requests": 6, "failures": 3, "downtime_s": 0.2, "failures_outside_switch": 1}
 
 
 def test_no_failure_is_no_downtime():

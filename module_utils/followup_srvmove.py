@@ -244,14 +244,15 @@ def names_address(value, address):
     return bool(address) and swap_address(value, address, "\x00") != value
 
 
-def guard_refusals(host, fact, group_names, settings):
+def guard_refusals(host, fact, group_names, settings, skip=None):
     """Why a deploy on HOST would point traffic back at a host a server move retired (one line each).
 
     FACT is the host's local fact followup_srvmove (the moves it took part in, by id); GROUP_NAMES its inventory
-    groups; SETTINGS {name: value} of the peer settings this host renders now from the inventory."""
+    groups; SETTINGS {name: value} of the peer settings this host renders now from the inventory; SKIP the id of the
+    move running now (its own later phases swap the settings themselves)."""
     reasons = []
     for mid, move in sorted(((fact or {}).get("moves") or {}).items()):
-        if move.get("state") not in ("cutover", "finished"):
+        if mid == skip or move.get("state") not in ("cutover", "finished"):
             continue
         comp = move.get("component")
         diff = "runs/migrations/%s.inventory.diff" % mid

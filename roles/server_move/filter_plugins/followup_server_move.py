@@ -28,9 +28,9 @@ def followup_server_move_names(value, address):
     return followup_srvmove.names_address(value, address)
 
 
-def followup_server_move_guard(fact, host, group_names, settings):
-    """The deploy guard's refusals for one host."""
-    return followup_srvmove.guard_refusals(host, fact, group_names, settings)
+def followup_server_move_guard(fact, host, group_names, settings, skip=None):
+    """The deploy guard's refusals for one host (SKIP: the id of the move running now)."""
+    return followup_srvmove.guard_refusals(host, fact, group_names, settings, skip)
 
 
 def followup_server_move_notes(component, source_address, target_address):

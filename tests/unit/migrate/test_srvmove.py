@@ -275,3 +275,10 @@ def test_verdict_passes_only_when_every_check_passes():
     assert not result["passed"] and [c["check"] for c in result["checks"] if not c["ok"]] == ["traffic from fep1"]
     assert not sm.verdict(good, {"result": "failed"})["passed"]
     assert not sm.verdict({"app2": {}}, {})["passed"]
+
+
+def test_the_guard_leaves_the_running_move_to_its_own_phases():
+    fact = move("peer", settings=["followup_fep_app_upstreams"])
+    stale = {"followup_fep_app_upstreams": ["10.89.50.12:8080"]}
+    assert sm.guard_refusals("fep1", fact, ["fep"], stale, skip="server-app-app1-app2-x") == []
+    assert sm.guard_refusals("fep1", fact, ["fep"], stale, skip="another") != []

@@ -73,14 +73,15 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(ops, spares):
         assert proc.returncode == 2 and words in proc.stdout + proc.stderr
 
 
-def test_the_voice_gateway_moves_to_voice2_with_a_call_through_it_and_back(ops, spares):
+def test_the_voice_gateway_moves_to_voice2_with_a_call_through_it_and_back(ops, writer):
+    # The writer's patients give the health gate's call (followup_upgrade_smoke_patient_id 1) a patient to call.
     for phase in ("plan", "prepare", "cutover", "verify"):
-        proc = move(ops, "voice", "voice2", phase)
+        proc = move(ops, "voice", "voice2", phase, writer["windows"] if phase == "cutover" else None)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     verify = (ops.audit()[-1].get("details") or {}).get("verify") or {}
     call = verify.get("call") or {}
     assert verify.get("passed") is True and call.get("result") in ("answered", "busy", "no_answer")
-    assert move(ops, "voice", "voice2", "rollback").returncode == 0
+    assert move(ops, "voice", "voice2", "rollback", writer["windows"]).returncode == 0
 
 
 def test_the_app_moves_to_app2_and_back_and_again_losing_no_request_outside_the_switches(ops, writer):

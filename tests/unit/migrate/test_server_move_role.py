@@ -54,7 +54,9 @@ def test_every_phase_has_its_playbook_behind_the_gate():
 
 def test_the_downtime_filter_counts_failures_outside_the_switch():
     figures = load_filter().followup_server_move_downtime(
-        {"requests": 50, "attempts": 1, "failures": 3, "downtime_s": 0.2, "failed_at": [9.0, 10.5, 10.6]}, "10.0", "11.0"
+        {"requests": 50, "attempts": 1, "failures": 3, "downtime_s": 0.2, "failed_at": [9.0, 10.5, 10.6]},
+        "10.0",
+        "11.0",
     )
     expected = {"requests": 50, "failures": 3, "downtime_s": 0.2, "failures_outside_switch": 1, "switch_s": 1.0}
     assert figures == expected

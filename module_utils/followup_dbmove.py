@@ -62,20 +62,22 @@ class MoveError(Exception):
     """Bad input or a state a move cannot go on from; the message names it and the fix."""
 
 
-def parse_phases(text):
-    """'plan', 'sync,cutover' or 'all' -> the phases in canonical order; MoveError names an unknown one."""
+def parse_phases(text, phases=PHASES, all_phases=ALL_PHASES):
+    """'plan', 'sync,cutover' or 'all' -> the phases in canonical order; MoveError names an unknown one.
+
+    PHASES and ALL_PHASES: the phases of the kind of move (a database's here; a server's in followup_srvmove)."""
     words = [w.strip() for w in re.split(r"[,\s]+", str(text or "")) if w.strip()]
     if not words:
-        raise MoveError("no phase given: name one of %s, or all" % ", ".join(PHASES))
+        raise MoveError("no phase given: name one of %s, or all" % ", ".join(phases))
     chosen = set()
     for word in words:
         if word == "all":
-            chosen.update(ALL_PHASES)
-        elif word in PHASES:
+            chosen.update(all_phases)
+        elif word in phases:
             chosen.add(word)
         else:
             raise MoveError(
-                "unknown phase '%s': the phases are %s, or all (%s)" % (word, ", ".join(PHASES), ",".join(ALL_PHASES))
+                "unknown phase '%s': the phases are %s, or all (%s)" % (word, ", ".join(phases), ",".join(all_phases))
             )
     if "rollback" in chosen and len(chosen - {"plan", "rollback", "verify"}) > 0:
         raise MoveError(
@@ -84,7 +86,7 @@ def parse_phases(text):
         )
     if "finish" in chosen and "rollback" in chosen:
         raise MoveError("finish and rollback exclude each other: run one of them")
-    ordered = [p for p in PHASES if p in chosen]
+    ordered = [p for p in phases if p in chosen]
     # A rollback is verified after it has run.
     if "rollback" in ordered and "verify" in ordered:
         ordered.remove("verify")

@@ -1,17 +1,17 @@
-"""`followup-ops migrate db|list`: move a database to a new server (docs/migration.md).
+"""`followup-ops migrate db|server|list`: move a database or a server program to a new host (docs/migration.md).
 
     followup-ops migrate db -i INV --engine mysql|mongodb --to HOST [--phase PHASES]
+    followup-ops migrate server -i INV --component app|fep|voice --to HOST [--phase PHASES]
     followup-ops migrate list -i INV
 
-(`migrate server`, the move of a server program, is not built yet: docs/migration.md says what it must do.)
-
-PHASES: plan (the default; read-only), prepare, sync, cutover, verify, rollback, finish, a comma list of them, or
-`all` (plan, prepare, sync, cutover, verify; rollback and finish only when named). Each phase is one playbook step of
-the operation (playbooks/migrate_db.yml, which gates every phase itself); the migration's
-record on this control node, runs/migrations/<id>.json, keeps every phase with its timings, volumes, verification
-and downtime, and what the cutover means for the inventory, written as a diff for the operator to commit, never
-applied. The hosts keep the migration's state too (the local fact followup_dbmove), so AWX and a second control
-node see it.
+PHASES of a database move: plan (the default; read-only), prepare, sync, cutover, verify, rollback, finish, a comma
+list of them, or `all` (plan, prepare, sync, cutover, verify; rollback and finish only when named). A server move has
+no sync: plan, prepare, cutover, verify, rollback, finish, `all` being plan, prepare, cutover, verify. Each phase is
+one playbook step of the operation (playbooks/migrate_db.yml or migrate_server.yml, which gate every phase
+themselves); the migration's record on this control node, runs/migrations/<id>.json, keeps every phase with its
+timings, volumes, verification and downtime, and what the cutover means for the inventory, written as a diff for the
+operator to commit, never applied. The hosts keep the migration's state too (the local facts followup_dbmove and
+followup_srvmove), so AWX and a second control node see it.
 """
 
 import json
@@ -50,10 +50,11 @@ def dbmove():
     return followup_dbmove
 
 
-def _phases(text):
+def _phases(text, phases=None, all_phases=None):
+    mod = dbmove()
     try:
-        return dbmove().parse_phases(text)
-    except dbmove().MoveError as err:
+        return mod.parse_phases(text, phases or mod.PHASES, all_phases or mod.ALL_PHASES)
+    except mod.MoveError as err:
         raise OpsError(f"--phase: {err}") from err
 
 
@@ -125,6 +126,9 @@ class MigrateCommand(Command):
 
     kind = ""
     playbook = ""
+    phase_names = ()  # the kind's phases, in order (empty: a database move's)
+    diff_phases = ("cutover", "finish", "rollback")  # the phases that write the inventory diff
+    all_phases = ()  # what `all` means
     prefix = ""  # the playbook's request variables: <prefix>_engine/_component, _target, _source, _phase, _id
     changes_hosts = True
     interrupt_hint = (
@@ -153,12 +157,12 @@ class MigrateCommand(Command):
             metavar="HOST",
             help="inventory name of the old server (default: the first host of its group, or the migration's)",
         )
+        phases, every = self.phase_names or dbmove().PHASES, self.all_phases or dbmove().ALL_PHASES
         parser.add_argument(
             "--phase",
             default="plan",
             metavar="PHASES",
-            help="plan (default, read-only), prepare, sync, cutover, verify, rollback, finish, a comma list, or all "
-            "(plan,prepare,sync,cutover,verify)",
+            help=f"plan (default, read-only), {', '.join(phases[1:])}, a comma list, or all ({','.join(every)})",
         )
         parser.add_argument("--id", metavar="ID", help="the migration's id (default: the open one to this target)")
         parser.add_argument("-v", "--verbose", action="store_true", help="show each task as it runs")
@@ -169,7 +173,7 @@ class MigrateCommand(Command):
         return {"kind": self.kind, "what": self.what(args), "target": args.to, "phases": self.phases}
 
     def execute(self, args):
-        self.phases = _phases(args.phase)
+        self.phases = _phases(args.phase, self.phase_names, self.all_phases)
         self.changes_hosts = self.phases != ["plan"]
         return super().execute(args)
 
@@ -197,6 +201,11 @@ class MigrateCommand(Command):
             reasons.append(f"the source {source} is not a host of the inventory {op.inventory.name}: fix --from")
         elif source == args.to:
             reasons.append(f"the target {args.to} is the source itself: name another host with --to")
+        if record is None and source in hosts and source != args.to and source not in groups.get(group, []):
+            reasons.append(
+                f"the source {source} is not in group {group} of the inventory {op.inventory.name}: name the host "
+                f"that runs it now with --from"
+            )
         if record is None and args.to in hosts:
             serving = sorted(set(hosts[args.to]) & set(SERVICE_GROUPS))
             if serving and self.phases[0] in ("plan", "prepare"):
@@ -254,7 +263,7 @@ class MigrateCommand(Command):
                 raise
             self.note(op, record, entry, started)
             self.results.append(entry)
-            if phase in ("cutover", "finish", "rollback"):
+            if phase in self.diff_phases:
                 self.write_diff(op, record, phase)
             if phase == "verify" and (entry.get("data") or {}).get("equal") is False:
                 op.conclude(
@@ -293,9 +302,29 @@ class MigrateCommand(Command):
         if phase == "verify" and "equal" in data:
             details["verified"] = bool(data["equal"])
             details["verify"] = {k: data.get(k) for k in ("rows", "seconds", "rows_per_s", "tables", "equal")}
+        elif phase == "verify" and "passed" in data:
+            details["verified"] = bool(data["passed"])
+            details["verify"] = {k: data.get(k) for k in ("passed", "checks", "call", "state")}
         if phase in ("cutover", "rollback") and data:
-            details["downtime_s"] = data.get("write_downtime_s")
-            details[phase] = {k: data.get(k) for k in ("write_downtime_s", "db_switch", "primary") if k in data}
+            details["downtime_s"] = data.get("write_downtime_s", data.get("downtime_s"))
+            details[phase] = {
+                k: data.get(k)
+                for k in (
+                    "write_downtime_s",
+                    "db_switch",
+                    "primary",
+                    "downtime_s",
+                    "requests",
+                    "failures",
+                    "failures_outside_switch",
+                    "switch_s",
+                    "serving",
+                )
+                if k in data
+            }
+        if phase == "prepare" and "copied_bytes" in data:
+            details["bytes"] = data.get("copied_bytes")
+            details["prepare"] = {k: data.get(k) for k in ("release", "copied_bytes", "sha256", "checksum_equal")}
         if phase == "sync" and data:
             details["bytes"] = data.get("bytes")
             details["mb_s"] = data.get("mb_s")
@@ -305,6 +334,10 @@ class MigrateCommand(Command):
                 k: plan.get(k)
                 for k in (
                     "data_bytes",
+                    "release",
+                    "release_bytes",
+                    "source_os",
+                    "target_os",
                     "copy_s",
                     "write_downtime_s",
                     "throughput_mb_s",
@@ -335,6 +368,9 @@ class MigrateCommand(Command):
             diff, words = "", [f"{m[0]}: from group {m[1]} to group {m[2]}" for m in moves] + [f"({err})"]
         path = op.run_dir / "inventory.diff"
         body = diff or "# " + "\n# ".join(words) + "\n"
+        notes = self.diff_notes(record)
+        if notes:
+            body = "".join(f"# {line}\n" for line in notes) + body
         path.write_text(body, encoding="utf-8")
         keep = migrations_dir() / f"{record['id']}.inventory.diff"
         keep.write_text(body, encoding="utf-8")
@@ -344,6 +380,10 @@ class MigrateCommand(Command):
         op.file(path, "inventory-diff", host="control-node", bytes=path.stat().st_size)
         op.details["inventory_diff"] = str(keep)
         self.diff = body
+
+    def diff_notes(self, record):
+        """Lines the diff carries above it (what the inventory cannot say); none for a database move."""
+        return []
 
     # -- output ----------------------------------------------------------------------------------------------------
     def render(self, op, args):
@@ -433,6 +473,85 @@ class DbMove(MigrateCommand):
         return ENGINE_GROUP[record["what"]]
 
 
+def srvmove():
+    """module_utils/followup_srvmove.py, as Ansible's modules import it."""
+    dbmove()  # puts module_utils on ansible.module_utils' path
+    from ansible.module_utils import followup_srvmove
+
+    return followup_srvmove
+
+
+class ServerMove(MigrateCommand):
+    kind = "server"
+    playbook = "migrate_server.yml"
+    prefix = "server_move"
+    what_var = "component"
+    phase_names = ("plan", "prepare", "cutover", "verify", "rollback", "finish")
+    all_phases = ("plan", "prepare", "cutover", "verify")
+    diff_phases = ("plan", "cutover", "finish", "rollback")
+    help = "move a server program (app, fep or voice gateway) to a new host, in phases, verified, with a way back"
+    description = (
+        "Move the application (--component app), the front-end server (fep) or the voice gateway (voice) to the new "
+        "host --to, in phases: plan (read-only: the target is a spare, reachable, the same system, with the disk for "
+        "the release and the shared data; the release the source runs, the sizes, the inventory change), prepare "
+        "(the component's role on the target at that release through the deploy's gates, its database accounts, the "
+        "shared data and certificates copied with checksums compared, its health on its own), cutover (the peers "
+        "switched to the new host - nginx gracefully for the app - the old host stopped but kept; the downtime "
+        "measured by a probe through the fep every 100 ms), verify (every component's health, a request through the "
+        "fep, a call through the voice gateway, where the traffic goes), rollback (the same switch backwards) and "
+        "finish (the old host's service disabled, its files kept; only after a verify that passed since the "
+        "cutover). Refusals exit 2 before any host changes."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--component", required=True, choices=["app", "fep", "voice"], help="the program to move")
+
+    def what(self, args):
+        return args.component
+
+    def group_of(self, args):
+        return args.component
+
+    def group_of_record(self, record):
+        return record["what"]
+
+    def diff_notes(self, record):
+        notes = srvmove().notes(
+            record["what"],
+            record.get("source_address") or record["source"],
+            record.get("target_address") or record["target"],
+        )
+        return ["also outside the inventory:", *notes]
+
+    def summary(self, phase, data):
+        if phase == "plan":
+            plan = data.get("plan") or {}
+            return (
+                f"release {plan.get('release') or '-'}; {int(plan.get('release_bytes') or 0) / 1e6:.1f} MB release + "
+                f"{int(plan.get('data_bytes') or 0) / 1e6:.1f} MB shared data; {plan.get('source_os') or '-'} -> "
+                f"{plan.get('target_os') or '-'}; target free {int(plan.get('target_free_bytes') or 0) / 1e9:.1f} GB"
+            )
+        if phase == "prepare":
+            copied = int(data.get("copied_bytes") or 0) / 1e6
+            equal = "equal" if str(data.get("checksum_equal")) == "True" else "not compared"
+            return f"release {data.get('release') or '-'} on the new host; copied {copied:.2f} MB, checksums {equal}"
+        if phase in ("cutover", "rollback"):
+            return (
+                f"serving {data.get('serving') or '-'}; downtime {data.get('downtime_s')}s "
+                f"({data.get('failures')} of {data.get('requests')} probe requests failed, "
+                f"{data.get('failures_outside_switch')} outside the {data.get('switch_s')}s switch)"
+            )
+        if phase == "verify":
+            checks = data.get("checks") or []
+            bad = [c["check"] for c in checks if not c.get("ok")]
+            return f"{len(checks) - len(bad)}/{len(checks)} checks passed" + (
+                f"; FAILED: {', '.join(bad)}" if bad else ""
+            )
+        if phase == "finish":
+            return f"retired {data.get('retired') or '-'} (disabled, files kept)"
+        return ""
+
+
 class List(Command):
     name = "migrate-list"
     help = "the migrations recorded on this control node, with their state and phases"
@@ -480,10 +599,10 @@ class List(Command):
 def register(sub):
     parser = sub.add_parser(
         "migrate",
-        help="move a database to a new server (数据库迁移)",
-        description="Moves a database to a new server, in phases, verified, with a way back until finish "
-        "(docs/migration.md).",
+        help="move a database or a server program to a new host (数据库迁移, 服务器上程序迁移)",
+        description="Moves a database or a server program (app, fep, voice) to a new host, in phases, verified, with "
+        "a way back until finish (docs/migration.md).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for command in (DbMove(), List()):
+    for command in (DbMove(), ServerMove(), List()):
         command.register(actions)

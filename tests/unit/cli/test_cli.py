@@ -205,7 +205,7 @@ def test_an_approval_that_does_not_exist_is_one_line_exit_1(tmp_path, monkeypatc
             ["migrate", "db", "-i", "inventories/lab", "--engine", "oracle", "--to", "mysql2"],
             "invalid choice: 'oracle'",
         ),
-        (["migrate", "server", "-i", "inventories/lab"], "invalid choice: 'server'"),
+        (["migrate", "server", "-i", "inventories/lab", "--to", "app2"], "required: --component"),
     ],
 )
 def test_bad_migrate_arguments_are_one_line_exit_1(words, expected, capsys):

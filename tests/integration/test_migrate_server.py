@@ -1,0 +1,125 @@
+"""Server moves on the lab through the command line (issue 10, deliverable 2): the app app1 -> app2 while a client
+creates a patient through the fep every 100 ms (bench/migrate.py writer): bad input refused, plan, prepare, cutover,
+verify, rollback, verify, cutover again, verify, finish; no request lost outside the three switches (each command's
+own time window), the downtime the cutover's probe measured and the client's figures printed. Before it, the voice
+gateway voice1 -> voice2 through prepare, cutover and verify (a call through the new gateway), and back: after the
+app's finish a voice move is refused until the app's inventory diff is committed.
+
+Leaves the lab on app2 (finish disables the app on app1): run it last, or on a fresh lab (`lab down; lab up`).
+"""
+
+import importlib.util
+import json
+import threading
+import time
+
+import pytest
+from labkit import ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEP = "https://10.89.50.11"
+INV = "inventories/lab"
+
+
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_migrate", ROOT / "bench/migrate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def spares(ops, deployed):
+    proc = ops("lab", "up", "--spares", timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def writer(spares, tmp_path_factory):
+    mod = bench()
+    base = tmp_path_factory.mktemp("migrate-server-writer")
+    stop, out = base / "stop", base / "writes.json"
+    thread = threading.Thread(target=mod.writer, args=(FEP, str(stop), str(out)), daemon=True)
+    thread.start()
+    time.sleep(2)
+    state = {"stop": stop, "out": out, "thread": thread, "mod": mod, "windows": []}
+    yield state
+    stop.touch()
+    thread.join(30)
+
+
+def move(ops, component, target, phase, windows=None):
+    started = time.time()
+    proc = ops("migrate", "server", "-i", INV, "--component", component, "--to", target, "--phase", phase, timeout=1500)
+    ended = time.time()
+    if windows is not None:
+        windows.append((phase, started, ended))
+    print(f"migrate server {component} -> {target} {phase}: exit {proc.returncode} in {ended - started:.0f}s")
+    print(proc.stdout[-3000:])
+    return proc
+
+
+def record_of(ops):
+    details = ops.audit()[-1].get("details") or {}
+    path = ops.runs_dir / "migrations" / f"{details.get('id')}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(ops, spares):
+    for target, words in (("nosuch9", "is not a host of the inventory"), ("voice1", "is in use")):
+        proc = move(ops, "app", target, "plan")
+        assert proc.returncode == 2 and words in proc.stdout + proc.stderr
+
+
+def test_the_voice_gateway_moves_to_voice2_with_a_call_through_it_and_back(ops, writer):
+    # The writer's patients give the health gate's call (followup_upgrade_smoke_patient_id 1) a patient to call.
+    for phase in ("plan", "prepare", "cutover", "verify"):
+        proc = move(ops, "voice", "voice2", phase, writer["windows"] if phase == "cutover" else None)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    verify = (ops.audit()[-1].get("details") or {}).get("verify") or {}
+    call = verify.get("call") or {}
+    assert verify.get("passed") is True and call.get("result") in ("answered", "busy", "no_answer")
+    assert move(ops, "voice", "voice2", "rollback", writer["windows"]).returncode == 0
+
+
+def test_the_app_moves_to_app2_and_back_and_again_losing_no_request_outside_the_switches(ops, writer):
+    windows = writer["windows"]
+    assert move(ops, "app", "app2", "plan").returncode == 0
+    assert move(ops, "app", "app2", "prepare").returncode == 0
+    proc = move(ops, "app", "app2", "finish")
+    assert proc.returncode == 2 and "cannot run while the migration is prepared" in proc.stdout + proc.stderr
+    figures = {}
+    for phase in ("cutover", "verify", "rollback", "verify", "cutover", "verify"):
+        proc = move(ops, "app", "app2", phase, windows if phase in ("cutover", "rollback") else None)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        if phase in ("cutover", "rollback"):
+            figures.setdefault(phase, []).append((ops.audit()[-1].get("details") or {}).get(phase))
+    assert "库存变更" in proc.stdout or record_of(ops).get("inventory_diff")
+    assert move(ops, "app", "app2", "finish").returncode == 0
+    record = record_of(ops)
+    assert record.get("state") == "finished"
+    writer["stop"].touch()
+    writer["thread"].join(30)
+    attempts = json.loads(writer["out"].read_text())["attempts"]
+    failed = [a for a in attempts if a["status"] != 201]
+    outside = [a for a in failed if not any(s <= a["t"] <= e for _p, s, e in windows)]
+    client = writer["mod"].summary(attempts)
+    print(
+        "SERVER MOVE FIGURES:",
+        json.dumps(
+            {
+                "probe": figures,
+                "client": {
+                    k: client[k] for k in ("attempts", "written", "failed", "write_downtime_s", "failure_windows_s")
+                },
+                "failed_outside_switches": len(outside),
+                "phases": [(p["phase"], p.get("outcome"), p.get("duration_s")) for p in record.get("phases", [])],
+            },
+            default=str,
+        ),
+    )
+    assert outside == [], outside[:5]
+    for entry in figures["cutover"] + figures["rollback"]:
+        assert entry and entry.get("failures_outside_switch") == 0

@@ -45,6 +45,11 @@ REQUEST_VARS = (
     "db_move_source",
     "db_move_phase",
     "db_move_id",
+    "server_move_component",
+    "server_move_target",
+    "server_move_source",
+    "server_move_phase",
+    "server_move_id",
 )
 
 # Names an extra variable may not have (extra variables beat every other source, set_fact and register included).
@@ -64,8 +69,8 @@ PROTECTED = (
     # who may reach a service, where it listens, and whether secrets are hidden: only the inventory says so
     re.compile(r"\Afollowup_\w+_(listen|address|allowed_clients|peers|ip_allow)\Z"),
     re.compile(r"_no_log\Z"),
-    # how a migration is checked (free disk, lag, catch-up, verification): only the inventory says so
-    re.compile(r"\Adb_move_"),
+    # how a migration is checked (free disk, lag, catch-up, verification, peers): only the inventory says so
+    re.compile(r"\A(db|server)_move_"),
 )
 
 # Set in the ansible-playbook process once the gates of playbooks/preflight.yml have passed (by the filter

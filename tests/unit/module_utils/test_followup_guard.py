@@ -31,6 +31,9 @@ from ansible.module_utils import followup_guard as guard
         "db_move_catchup_timeout",
         "db_move_retire_source",
         "db_move_clients",
+        "server_move_min_free_bytes",
+        "server_move_peer_settings",
+        "server_move_stage_dir",
     ],
 )
 def test_names_the_gates_verify_or_only_the_inventory_sets_are_refused(name):
@@ -49,6 +52,9 @@ def test_names_the_gates_verify_or_only_the_inventory_sets_are_refused(name):
         "db_move_source",
         "db_move_phase",
         "db_move_id",
+        "server_move_component",
+        "server_move_target",
+        "server_move_phase",
     ],
 )
 def test_requests_and_unrelated_names_pass(name):

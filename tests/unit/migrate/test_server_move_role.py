@@ -32,13 +32,24 @@ def test_every_swapped_setting_is_an_input_of_the_peers_role(component, group, n
     assert name in specs["options"], f"{name} is not an input of {role}"
 
 
-def test_the_deploy_runs_the_guard_before_any_deploy_play():
-    plays = yaml.safe_load((ROOT / "playbooks/application.yml").read_text())
-    names = [p.get("name") for p in plays]
-    guard = names.index("Refuse a deploy that would undo a server move")
-    assert guard < names.index("Deploy the application server")
-    task = plays[guard]["tasks"][0]["ansible.builtin.include_role"]
-    assert task == {"name": "server_move", "tasks_from": "guard.yml"}
+def test_the_deploy_runs_the_guard_right_after_the_gates_before_any_host_changes():
+    site = [p["ansible.builtin.import_playbook"] for p in yaml.safe_load((ROOT / "playbooks/site.yml").read_text())]
+    assert site[:3] == ["preflight.yml", "server_move_guard.yml", "base.yml"]
+    application = yaml.safe_load((ROOT / "playbooks/application.yml").read_text())
+    imports = [p.get("ansible.builtin.import_playbook") for p in application]
+    names = [p.get("name") for p in application]
+    assert imports.index("server_move_guard.yml") < names.index("Deploy the application server")
+    (play,) = yaml.safe_load((ROOT / "playbooks/server_move_guard.yml").read_text())
+    assert play["tags"] == ["always", "followup_gate"] and "followup_gated" in play["hosts"]
+    assert play["tasks"][0]["ansible.builtin.include_role"] == {"name": "server_move", "tasks_from": "guard.yml"}
+
+
+def test_the_guard_reports_every_refusal_as_a_gate_before_it_fails():
+    tasks = yaml.safe_load((ROOT / "roles/server_move/tasks/guard.yml").read_text())
+    report = next(t for t in tasks if "ansible.builtin.set_stats" in t)
+    assert "server_move" in report["ansible.builtin.set_stats"]["data"]["followup"]["gates"]
+    fail = next(t for t in tasks if "ansible.builtin.fail" in t)
+    assert tasks.index(report) < tasks.index(fail) and report["run_once"] and fail["run_once"]
 
 
 def test_every_phase_has_its_playbook_behind_the_gate():

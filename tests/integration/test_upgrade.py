@@ -48,7 +48,6 @@ FAILURES = [k for k in ALL_FAILURES if k != "killed"]  # each a release 1.3.0 bu
 # The steps an upgrade may be killed at: before the backup, during it, during the migrations, with the new release
 # beside the old, after the switch.
 KILL_STEPS = ("install", "backup", "migrate", "sidecar", "switch_app", "health")
-UPGRADE_HOSTS = ("fep1", "app1", "voice1", "mysql1", "mongo1")
 
 
 def figure(name, seconds):
@@ -322,45 +321,46 @@ def test_a_mysql_migration_failing_halfway_through_its_ddl_leaves_no_column_behi
 # --- 3. the happy path, 4. the approval reused ------------------------------------------------------------------------
 
 
-def step_reached(change_id):
-    """The furthest step of the upgrade CHANGE_ID any host records (/var/lib/followup-ops/upgrade.json), or None."""
-    STEPS = kit.upgrade_steps()
-    best = None
-    for host in UPGRADE_HOSTS:
-        text = kit.docker(host, "sh", "-c", "cat /var/lib/followup-ops/upgrade.json 2>/dev/null; true").strip()
-        try:
-            record = json.loads(text) if text else {}
-        except ValueError:
-            continue  # being rewritten
-        if record.get("change_id") != change_id:
-            continue
-        for name in record.get("steps") or {}:
-            if name in STEPS and (best is None or STEPS.index(name) > STEPS.index(best)):
-                best = name
-    return best
+# The play that starts each step the test may kill at (playbooks/upgrade.yml), as the command prints it. The hosts
+# record only the steps a recovery needs (start, backup, migrate), so the command's own output tells where it is.
+STEP_PLAYS = {
+    "install": "== Upgrade | install the new release beside the live one",
+    "backup": "== Upgrade | back up both databases",
+    "migrate": "== Upgrade | migrate both databases",
+    "sidecar": "== Upgrade | start the application's new release beside the live one",
+    "switch_app": "== Upgrade | switch the application's live unit",
+    "health": "== Upgrade | health gate",
+}
+assert set(STEP_PLAYS) == set(KILL_STEPS)
 
 
-def killed_upgrade(ops, approval, change_id):
-    """The upgrade started and killed with SIGKILL (the command and every child) once a host records the step chosen;
-    returns what was seen: {kill_at, reached, killed_after_s, output}."""
-    STEPS = kit.upgrade_steps()
+def step_reached(output):
+    """The furthest of KILL_STEPS whose play the command's OUTPUT has started, or None."""
+    started = [step for step in KILL_STEPS if STEP_PLAYS[step] in output]
+    return started[-1] if started else None
+
+
+def killed_upgrade(ops, approval):
+    """The upgrade started and killed with SIGKILL (the command and every child) inside the step chosen (0-1.5 s
+    after its play started); returns what was seen: {kill_at, reached, returncode, output}."""
     kill_at = os.environ.get("FOLLOWUP_UPGRADE_KILL_AT") or random.choice(KILL_STEPS)
-    assert kill_at in STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not a step ({', '.join(STEPS)})"
+    assert kill_at in KILL_STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not one of {', '.join(KILL_STEPS)}"
     sys.stdout.write(f"\nkilled upgrade: kill at step {kill_at}\n")
     started = time.monotonic()
     proc, out = ops.spawn("upgrade", "-i", "inventories/lab", "--approval", str(approval))
     reached = None
     try:
         while proc.poll() is None and time.monotonic() - started < 1500:
-            reached = step_reached(change_id) or reached
-            if reached and STEPS.index(reached) >= STEPS.index(kill_at):
+            reached = step_reached(out.read_text(errors="replace"))
+            if reached and KILL_STEPS.index(reached) >= KILL_STEPS.index(kill_at):
+                time.sleep(random.uniform(0, 1.5))
                 break
-            time.sleep(0.3)
+            time.sleep(0.2)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    figure(f"upgrade killed at {reached}", time.monotonic() - started)
+    figure(f"upgrade killed in step {reached}", time.monotonic() - started)
     return {"kill_at": kill_at, "reached": reached, "returncode": proc.returncode, "output": out.read_text()[-3000:]}
 
 
@@ -369,7 +369,7 @@ def upgraded(ops, failures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-happy")
     approval = kit.make_approval(tmp, change_id="CHG-T-HAPPY", from_release="1.0.0", to_release=NEWEST)
     before = kit.data_fingerprint()
-    killed = killed_upgrade(ops, approval, "CHG-T-HAPPY") if "killed" in ALL_FAILURES else None
+    killed = killed_upgrade(ops, approval) if "killed" in ALL_FAILURES else None
     proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}" + (" (rerun after the kill)" if killed else ""), approval)
     record = ops.audit()[-1]
     yield {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
@@ -428,8 +428,7 @@ def test_an_upgrade_killed_at_a_step_is_completed_by_the_same_command_run_again(
     if killed is None:
         pytest.skip("FOLLOWUP_UPGRADE_FAILURES does not include killed")
     assert killed["returncode"] == -signal.SIGKILL, f"the upgrade ended before the kill: {killed['output']}"
-    steps = kit.upgrade_steps()
-    assert killed["reached"] in steps and steps.index(killed["reached"]) >= steps.index(killed["kill_at"]), killed
+    assert KILL_STEPS.index(killed["reached"]) >= KILL_STEPS.index(killed["kill_at"]), killed
     assert upgraded["proc"].returncode == 0, upgraded["proc"].stderr
     records = ops.audit()
     abandoned = [r for r in records if r.get("outcome") == "abandoned" and r.get("command") == "upgrade"]

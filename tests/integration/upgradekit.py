@@ -32,14 +32,6 @@ def _approval():
     return followup_approval, followup_sshsig
 
 
-def upgrade_steps():
-    """The steps of an upgrade, in order (module_utils/followup_upgrade.py STEPS)."""
-    _approval()
-    from ansible.module_utils import followup_upgrade
-
-    return followup_upgrade.STEPS
-
-
 def index_sha(repository, version):
     index = yaml.safe_load((Path(repository) / "index.yml").read_text())
     return next(r["sha256"] for r in index["releases"] if r["version"] == version)

@@ -25,6 +25,7 @@ control node that loses power) when the hosts record a step chosen at random (FO
 then the same upgrade with the same approval run again: it puts back what the killed run changed and completes.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -340,8 +341,47 @@ def step_reached(output):
     return started[-1] if started else None
 
 
+def process_tree(pid):
+    """PID and every process descended from it (ansible-runner starts ansible-playbook in a session of its own, so
+    killing the command's process group alone would leave the playbook running, holding the hosts' leases)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def marked(marker):
+    """The processes whose environment holds MARKER (every child inherits the command's FOLLOWUP_OPS_RUNS_DIR, even
+    one that left the tree by a double fork)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_tree(pid, marker):
+    """SIGKILL to PID, all its descendants and every process marked as the command's, at once: a control node losing
+    power."""
+    for victim in set(process_tree(pid)) | set(marked(marker)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
 def killed_upgrade(ops, approval):
-    """The upgrade started and killed with SIGKILL (the command and every child) inside the step chosen (0-1.5 s
+    """The upgrade started and killed with SIGKILL (the command and every descendant) inside the step chosen (0-1.5 s
     after its play started); returns what was seen: {kill_at, reached, returncode, output}."""
     kill_at = os.environ.get("FOLLOWUP_UPGRADE_KILL_AT") or random.choice(KILL_STEPS)
     assert kill_at in KILL_STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not one of {', '.join(KILL_STEPS)}"
@@ -358,7 +398,7 @@ def killed_upgrade(ops, approval):
             time.sleep(0.2)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc.pid, f"FOLLOWUP_OPS_RUNS_DIR={ops.runs_dir}".encode())
         proc.wait(timeout=60)
     figure(f"upgrade killed in step {reached}", time.monotonic() - started)
     return {"kill_at": kill_at, "reached": reached, "returncode": proc.returncode, "output": out.read_text()[-3000:]}

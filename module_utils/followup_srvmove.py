@@ -90,12 +90,10 @@ def phase_refusal(phase, state):
 
 
 def human_bytes(value):
-    value = float(value or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return ("%.0f %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
-        value /= 1024.0
-    return "%.1f TiB" % value
+    """VALUE bytes as the database moves print them (followup_dbmove.human_bytes)."""
+    from ansible.module_utils.followup_dbmove import human_bytes as shared
+
+    return shared(value)
 
 
 def gate(phase, component, source, target, context):

@@ -3,11 +3,13 @@ MariaDB, FerretDB on PostgreSQL, nginx, kamailio). They need root, a Docker engi
 build/artifacts (make integration builds them)."""
 
 import shutil
+import threading
+import time
 
 import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
-from labkit import RELEASES, ROOT, VAULT_PASSWORD, Ops
+from labkit import FEP, RELEASES, ROOT, VAULT_PASSWORD, Ops, bench_migrate
 
 # Files whose tests leave the lab changed for good run last, in this order: hardening (等保 settings, TLS-only
 # databases, a firewall) cannot be undone by a deploy, and every other test expects the lab as `lab up` made it; the
@@ -58,3 +60,28 @@ def deployed(ops, lab):
     proc = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
     assert proc.returncode == 0, proc.stderr
     return ops.audit()[-1]
+
+
+# The migration tests' (test_migrate.py, test_migrate_server.py): the lab's spares, and a client creating a
+# synthetic patient through the fep every 100 ms (bench/migrate.py writer) for a whole test module.
+@pytest.fixture(scope="module")
+def spares(ops, deployed):
+    proc = ops("lab", "up", "--spares", timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def writer(spares, tmp_path_factory):
+    """{stop, out, thread, mod, windows}: the writer's stop file and record, its thread, bench/migrate.py, and the
+    time windows of the switches a test appends to."""
+    mod = bench_migrate()
+    base = tmp_path_factory.mktemp("migrate-writer")
+    stop, out = base / "stop", base / "writes.json"
+    thread = threading.Thread(target=mod.writer, args=(FEP, str(stop), str(out)), daemon=True)
+    thread.start()
+    time.sleep(2)
+    state = {"stop": stop, "out": out, "thread": thread, "mod": mod, "windows": []}
+    yield state
+    stop.touch()
+    thread.join(30)

@@ -1,5 +1,6 @@
 """Shared pieces of the integration tests: where the repository is, and running the command line."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,3 +40,14 @@ class Ops:
     def audit(self):
         path = self.runs_dir / "audit.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+FEP = "https://10.89.50.11"
+
+
+def bench_migrate():
+    """bench/migrate.py as a module (its writer and summary)."""
+    spec = importlib.util.spec_from_file_location("bench_migrate", ROOT / "bench/migrate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

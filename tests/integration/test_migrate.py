@@ -9,19 +9,14 @@ dump/restore on FerretDB, are proven by the Molecule scenario migrate_db (molecu
 retire its servers; a finish here would leave the lab on mysql2.
 """
 
-import importlib.util
 import json
 import subprocess
-import threading
-import time
 
 import pytest
-from labkit import ROOT
 
 # Not yet run on the lab (the moves were proven in molecule/migrate_db): make test-all runs it, make test does not.
 pytestmark = pytest.mark.slow
 
-FEP = "https://10.89.50.11"
 INV = "inventories/lab"
 
 
@@ -35,35 +30,6 @@ def sql(host, statement):
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
-
-
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_migrate", ROOT / "bench/migrate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def spares(ops, deployed):
-    proc = ops("lab", "up", "--spares", timeout=1200)
-    assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-@pytest.fixture(scope="module")
-def writer(spares, tmp_path_factory):
-    """A client creating a synthetic patient through the fep every 100 ms for the whole module."""
-    mod = bench()
-    base = tmp_path_factory.mktemp("migrate-writer")
-    stop, out = base / "stop", base / "writes.json"
-    thread = threading.Thread(target=mod.writer, args=(FEP, str(stop), str(out)), daemon=True)
-    thread.start()
-    time.sleep(2)
-    state = {"stop": stop, "out": out, "thread": thread, "mod": mod}
-    yield state
-    stop.touch()
-    thread.join(30)
 
 
 def move(ops, phase, target="mysql2"):

@@ -8,46 +8,14 @@ app's finish a voice move is refused until the app's inventory diff is committed
 Leaves the lab on app2 (finish disables the app on app1): run it last, or on a fresh lab (`lab down; lab up`).
 """
 
-import importlib.util
 import json
-import threading
 import time
 
 import pytest
-from labkit import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FEP = "https://10.89.50.11"
 INV = "inventories/lab"
-
-
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_migrate", ROOT / "bench/migrate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def spares(ops, deployed):
-    proc = ops("lab", "up", "--spares", timeout=1200)
-    assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-@pytest.fixture(scope="module")
-def writer(spares, tmp_path_factory):
-    mod = bench()
-    base = tmp_path_factory.mktemp("migrate-server-writer")
-    stop, out = base / "stop", base / "writes.json"
-    thread = threading.Thread(target=mod.writer, args=(FEP, str(stop), str(out)), daemon=True)
-    thread.start()
-    time.sleep(2)
-    state = {"stop": stop, "out": out, "thread": thread, "mod": mod, "windows": []}
-    yield state
-    stop.touch()
-    thread.join(30)
 
 
 def move(ops, component, target, phase, windows=None):

@@ -279,17 +279,40 @@ def migration_rows(inspections, resume=False):
     return rows
 
 
-def precheck_table(results, probes, backup_gate, inspections=None, inspect_host=None, resume=False):
+def left_by_interrupted_upgrade(rows):
+    """ROWS of a component host with its failing service and health rows turned into warnings: an upgrade killed
+    after its write freeze leaves the interface service stopped (or a unit restarting), and the run that resumes it
+    must not be refused for that. Its recovery puts the units back and the health gate at its end (or the
+    recovery's own, when there is something to put back) refuses to finish on an unhealthy component."""
+    out = []
+    for r in rows:
+        if r.get("status") == "fail" and str(r.get("id", "")).split(":", 1)[0] in ("service", "health"):
+            r = {k: v for k, v in r.items() if k != "fix"}
+            r["status"] = "warn"
+            r["actual"] = "%s: left so by the interrupted upgrade this run resumes; it puts it back and checks it" % (
+                r.get("actual"),
+            )
+        out.append(r)
+    return out
+
+
+def precheck_table(
+    results, probes, backup_gate, inspections=None, inspect_host=None, resume=False, component_hosts=None
+):
     """The whole pre-check table and its refusals, from every host's followup_precheck result (RESULTS: host ->
     result), the backup probes of the database hosts (PROBES: host -> [followup_backup_dump check-mode results]), the
     backup gate's result and the migration state of each database (INSPECTIONS, read from INSPECT_HOST).
-    Returns {table: {host: rows, "backup": rows}, refused: [lines]}."""
+    When the run resumes an interrupted upgrade (RESUME), the services and health checks of COMPONENT_HOSTS (the hosts
+    whose units an upgrade stops and restarts) warn instead of refusing (left_by_interrupted_upgrade); those of the
+    database hosts still refuse. Returns {table: {host: rows, "backup": rows}, refused: [lines]}."""
     table, refused = {}, []
     for host in sorted(results or {}):
         result = results[host] or {}
         if result.get("skipped"):
             continue
         rows = list(result.get("rows") or [])
+        if resume and host in (component_hosts or ()):
+            rows = left_by_interrupted_upgrade(rows)
         if result.get("failed"):
             rows.append(
                 row(

@@ -21,17 +21,15 @@ At the end the lab goes back to 1.0.0: the databases restored from the happy pat
 FOLLOWUP_UPGRADE_FAILURES=halfway,failing,unhealthy,killed (default: halfway,killed) adds, before the happy path, a
 migration that fails at once and a release whose health check fails; each is one more upgrade and rollback (about 2-3
 minutes). `killed` makes the happy path start with an upgrade killed (SIGKILL to the command and every child, as a
-control node that loses power) when the hosts record a step chosen at random (FOLLOWUP_UPGRADE_KILL_AT names one),
-then the same upgrade with the same approval run again: it puts back what the killed run changed and completes.
+control node that loses power) inside a step chosen at random (FOLLOWUP_UPGRADE_KILL_AT names one), then the same
+upgrade with the same approval run again: it puts back what the killed run changed and completes.
+test_upgrade_killed.py (slow, `make test-all`) kills an upgrade in every one of those steps in turn.
 """
 
-import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -46,20 +44,9 @@ DB_HOSTS = ("mysql1", "mongo1")
 ALL_FAILURES = [k.strip() for k in os.environ.get("FOLLOWUP_UPGRADE_FAILURES", "halfway,killed").split(",")]
 ALL_FAILURES = [k for k in ALL_FAILURES if k]
 FAILURES = [k for k in ALL_FAILURES if k != "killed"]  # each a release 1.3.0 built to fail
-# The steps an upgrade may be killed at: before the backup, during it, during the migrations, with the new release
-# beside the old, after the switch.
-KILL_STEPS = ("install", "backup", "migrate", "sidecar", "switch_app", "health")
 
 
-def figure(name, seconds):
-    sys.stdout.write(f"\nfigure: {name}: {seconds:.1f} s\n")
-
-
-def run(ops, name, *args, timeout=1800):
-    started = time.monotonic()
-    proc = ops(*args, timeout=timeout)
-    figure(name, time.monotonic() - started)
-    return proc
+figure, run = kit.figure, kit.run
 
 
 def upgrade(ops, name, approval, inventory="inventories/lab"):
@@ -79,13 +66,7 @@ def ledger(ops):
     return sorted(p.name for p in directory.glob("*.json")) if directory.is_dir() else []
 
 
-def fep_answers():
-    """One read through the front-end server, as a client does: (kind, status) of followup_ops' probe."""
-    from followup_ops.commands.rehearse import PROBE_PATH, Probe, fep_url
-
-    probe = Probe(fep_url(kit.LAB_INVENTORY) + PROBE_PATH)
-    probe.once()
-    return probe.samples[-1][1:3]
+fep_answers = kit.fep_answers
 
 
 def nginx_files():
@@ -322,126 +303,17 @@ def test_a_mysql_migration_failing_halfway_through_its_ddl_leaves_no_column_behi
 # --- 3. the happy path, 4. the approval reused ------------------------------------------------------------------------
 
 
-# The play that starts each step the test may kill at (playbooks/upgrade.yml), as the command prints it. The hosts
-# record only the steps a recovery needs (start, backup, migrate), so the command's own output tells where it is.
-STEP_PLAYS = {
-    "install": "== Upgrade | install the new release beside the live one",
-    "backup": "== Upgrade | back up both databases",
-    "migrate": "== Upgrade | migrate both databases",
-    "sidecar": "== Upgrade | start the application's new release beside the live one",
-    "switch_app": "== Upgrade | switch the application's live unit",
-    "health": "== Upgrade | health gate",
-}
-assert set(STEP_PLAYS) == set(KILL_STEPS)
-
-
-def step_reached(output):
-    """The furthest of KILL_STEPS whose play the command's OUTPUT has started, or None."""
-    started = [step for step in KILL_STEPS if STEP_PLAYS[step] in output]
-    return started[-1] if started else None
-
-
-def process_tree(pid):
-    """PID and every process descended from it (ansible-runner starts ansible-playbook in a session of its own, so
-    killing the command's process group alone would leave the playbook running, holding the hosts' leases)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(parents.get(current, []))
-    return tree
-
-
-def marked(marker):
-    """The processes whose environment holds MARKER (every child inherits the command's FOLLOWUP_OPS_RUNS_DIR, even
-    one that left the tree by a double fork)."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
-
-
-def kill_tree(pid, marker):
-    """SIGKILL to PID, all its descendants and every process marked as the command's, at once: a control node losing
-    power."""
-    for victim in set(process_tree(pid)) | set(marked(marker)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(victim, signal.SIGKILL)
-
-
-def killed_upgrade(ops, approval):
-    """The upgrade started and killed with SIGKILL (the command and every descendant) inside the step chosen (0-1.5 s
-    after its play started); returns what was seen: {kill_at, reached, returncode, output}."""
-    kill_at = os.environ.get("FOLLOWUP_UPGRADE_KILL_AT") or random.choice(KILL_STEPS)
-    assert kill_at in KILL_STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not one of {', '.join(KILL_STEPS)}"
-    sys.stdout.write(f"\nkilled upgrade: kill at step {kill_at}\n")
-    started = time.monotonic()
-    proc, out = ops.spawn("upgrade", "-i", "inventories/lab", "--approval", str(approval))
-    reached = None
-    try:
-        while proc.poll() is None and time.monotonic() - started < 1500:
-            reached = step_reached(out.read_text(errors="replace"))
-            if reached and KILL_STEPS.index(reached) >= KILL_STEPS.index(kill_at):
-                time.sleep(random.uniform(0, 1.5))
-                break
-            time.sleep(0.2)
-    finally:
-        if proc.poll() is None:
-            kill_tree(proc.pid, f"FOLLOWUP_OPS_RUNS_DIR={ops.runs_dir}".encode())
-        proc.wait(timeout=60)
-    figure(f"upgrade killed in step {reached}", time.monotonic() - started)
-    return {"kill_at": kill_at, "reached": reached, "returncode": proc.returncode, "output": out.read_text()[-3000:]}
-
-
 @pytest.fixture(scope="module")
 def upgraded(ops, failures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-happy")
     approval = kit.make_approval(tmp, change_id="CHG-T-HAPPY", from_release="1.0.0", to_release=NEWEST)
     before = kit.data_fingerprint()
-    killed = killed_upgrade(ops, approval) if "killed" in ALL_FAILURES else None
+    killed = kit.killed_upgrade(ops, approval) if "killed" in ALL_FAILURES else None
     proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}" + (" (rerun after the kill)" if killed else ""), approval)
     record = ops.audit()[-1]
     yield {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
-    # Back to 1.0.0 for the tests after this file and for the lead: restore the upgrade's own pre-upgrade backups,
-    # then deploy 1.0.0 (which also lifts anything an upgrade left).
-    # MySQL first: a refused MongoDB restore (seen on the lab, cdr_app's password refused by FerretDB's PostgreSQL
-    # in the restore command's target check) then leaves a lab that `deploy NEWEST` makes coherent again.
-    for backup in sorted((record.get("details") or {}).get("backups") or [], reverse=True):
-        restore = run(
-            ops,
-            f"teardown: restore {backup}",
-            "restore",
-            "-i",
-            "inventories/lab",
-            "--backup",
-            backup,
-            "--overwrite-nonempty",
-        )
-        if restore.returncode != 0:
-            run(
-                ops,
-                f"teardown: deploy {NEWEST} (restore refused)",
-                "deploy",
-                "-i",
-                "inventories/lab",
-                "--release",
-                NEWEST,
-            )
-        assert restore.returncode == 0, restore.stderr
-    deploy = run(ops, "teardown: deploy 1.0.0", "deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
-    assert deploy.returncode == 0, deploy.stderr
-    assert kit.current_versions() == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}
+    # Back to 1.0.0 for the tests after this file and for the lead.
+    kit.back_to_first(ops, record, NEWEST)
 
 
 def test_the_happy_path_upgrades_every_component_to_the_newest_release(upgraded):
@@ -468,7 +340,7 @@ def test_an_upgrade_killed_at_a_step_is_completed_by_the_same_command_run_again(
     if killed is None:
         pytest.skip("FOLLOWUP_UPGRADE_FAILURES does not include killed")
     assert killed["returncode"] == -signal.SIGKILL, f"the upgrade ended before the kill: {killed['output']}"
-    assert KILL_STEPS.index(killed["reached"]) >= KILL_STEPS.index(killed["kill_at"]), killed
+    assert kit.KILL_STEPS.index(killed["reached"]) >= kit.KILL_STEPS.index(killed["kill_at"]), killed
     assert upgraded["proc"].returncode == 0, upgraded["proc"].stderr
     records = ops.audit()
     abandoned = [r for r in records if r.get("outcome") == "abandoned" and r.get("command") == "upgrade"]

@@ -1,14 +1,20 @@
-"""Pieces of tests/integration/test_upgrade.py (and bench/upgrade.py): signed approvals made with the lab approver
-key, test release repositories with extra releases built for the purpose, inventory copies, and fingerprints of
-what the hosts run and hold (to prove that nothing changed, and that data equals what it was)."""
+"""Pieces of tests/integration/test_upgrade.py, test_upgrade_killed.py (and bench/upgrade.py): signed approvals made
+with the lab approver key, test release repositories with extra releases built for the purpose, inventory copies,
+fingerprints of what the hosts run and hold (to prove that nothing changed, and that data equals what it was), an
+upgrade killed with SIGKILL inside a chosen step, and the way back to 1.0.0 after an upgrade."""
 
+import contextlib
 import datetime
 import hashlib
 import json
+import os
+import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -257,3 +263,143 @@ def current_versions():
         c: docker(h, "readlink", f"/opt/followup/{c}/current").strip().rsplit("/", 1)[-1]
         for h, c in (("app1", "app"), ("fep1", "fep"), ("voice1", "voice"))
     }
+
+
+def fep_answers():
+    """One read through the front-end server, as a client does: (kind, status) of followup_ops' probe."""
+    from followup_ops.commands.rehearse import PROBE_PATH, Probe, fep_url
+
+    probe = Probe(fep_url(LAB_INVENTORY) + PROBE_PATH)
+    probe.once()
+    return probe.samples[-1][1:3]
+
+
+def figure(name, seconds):
+    sys.stdout.write(f"\nfigure: {name}: {seconds:.1f} s\n")
+
+
+def run(ops, name, *args, timeout=1800):
+    started = time.monotonic()
+    proc = ops(*args, timeout=timeout)
+    figure(name, time.monotonic() - started)
+    return proc
+
+
+# The steps an upgrade may be killed at: before the backup, during it, during the migrations, with the new release
+# beside the old, after the switch.
+KILL_STEPS = ("install", "backup", "migrate", "sidecar", "switch_app", "health")
+
+
+# The play that starts each step the test may kill at (playbooks/upgrade.yml), as the command prints it. The hosts
+# record only the steps a recovery needs (start, backup, migrate), so the command's own output tells where it is.
+STEP_PLAYS = {
+    "install": "== Upgrade | install the new release beside the live one",
+    "backup": "== Upgrade | back up both databases",
+    "migrate": "== Upgrade | migrate both databases",
+    "sidecar": "== Upgrade | start the application's new release beside the live one",
+    "switch_app": "== Upgrade | switch the application's live unit",
+    "health": "== Upgrade | health gate",
+}
+assert set(STEP_PLAYS) == set(KILL_STEPS)
+
+
+def step_reached(output):
+    """The furthest of KILL_STEPS whose play the command's OUTPUT has started, or None."""
+    started = [step for step in KILL_STEPS if STEP_PLAYS[step] in output]
+    return started[-1] if started else None
+
+
+def process_tree(pid):
+    """PID and every process descended from it (ansible-runner starts ansible-playbook in a session of its own, so
+    killing the command's process group alone would leave the playbook running, holding the hosts' leases)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def marked(marker):
+    """The processes whose environment holds MARKER (every child inherits the command's FOLLOWUP_OPS_RUNS_DIR, even
+    one that left the tree by a double fork)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_tree(pid, marker):
+    """SIGKILL to PID, all its descendants and every process marked as the command's, at once: a control node losing
+    power."""
+    for victim in set(process_tree(pid)) | set(marked(marker)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
+def killed_upgrade(ops, approval, kill_at=None):
+    """The upgrade started and killed with SIGKILL (the command and every descendant) inside step KILL_AT (default
+    FOLLOWUP_UPGRADE_KILL_AT, else one at random) 0-1.5 s after its play started; returns what was seen:
+    {kill_at, reached, returncode, output}."""
+    kill_at = kill_at or os.environ.get("FOLLOWUP_UPGRADE_KILL_AT") or random.choice(KILL_STEPS)
+    assert kill_at in KILL_STEPS, f"FOLLOWUP_UPGRADE_KILL_AT={kill_at}: not one of {', '.join(KILL_STEPS)}"
+    sys.stdout.write(f"\nkilled upgrade: kill at step {kill_at}\n")
+    started = time.monotonic()
+    proc, out = ops.spawn("upgrade", "-i", "inventories/lab", "--approval", str(approval))
+    reached = None
+    try:
+        while proc.poll() is None and time.monotonic() - started < 1500:
+            reached = step_reached(out.read_text(errors="replace"))
+            if reached and KILL_STEPS.index(reached) >= KILL_STEPS.index(kill_at):
+                time.sleep(random.uniform(0, 1.5))
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc.pid, f"FOLLOWUP_OPS_RUNS_DIR={ops.runs_dir}".encode())
+        proc.wait(timeout=60)
+    figure(f"upgrade killed in step {reached}", time.monotonic() - started)
+    return {"kill_at": kill_at, "reached": reached, "returncode": proc.returncode, "output": out.read_text()[-3000:]}
+
+
+def back_to_first(ops, record, newest):
+    """The lab back at 1.0.0 after an upgrade whose audit RECORD names its pre-upgrade backups: restore them, then
+    deploy 1.0.0 (which also lifts anything an upgrade left: the maintenance answer, a stopped interface service).
+    MySQL first: a refused MongoDB restore (seen on the lab, cdr_app's password refused by FerretDB's PostgreSQL in
+    the restore command's target check) then leaves a lab that `deploy NEWEST` makes coherent again."""
+    for backup in sorted((record.get("details") or {}).get("backups") or [], reverse=True):
+        restore = run(
+            ops,
+            f"teardown: restore {backup}",
+            "restore",
+            "-i",
+            "inventories/lab",
+            "--backup",
+            backup,
+            "--overwrite-nonempty",
+        )
+        if restore.returncode != 0:
+            run(
+                ops,
+                f"teardown: deploy {newest} (restore refused)",
+                "deploy",
+                "-i",
+                "inventories/lab",
+                "--release",
+                newest,
+            )
+        assert restore.returncode == 0, restore.stderr
+    deploy = run(ops, "teardown: deploy 1.0.0", "deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
+    assert deploy.returncode == 0, deploy.stderr
+    assert current_versions() == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}

@@ -22,8 +22,10 @@ from ansible.module_utils.followup_upgrade import backup_ids, interrupted, lost_
 from ansible.module_utils.followup_upgrade_checks import pick, precheck_table  # noqa: E402
 
 
-def followup_upgrade_precheck(results, probes, backup_gate, inspections=None, inspect_host=None, resume=False):
-    return precheck_table(results, probes, backup_gate, inspections, inspect_host, resume)
+def followup_upgrade_precheck(
+    results, probes, backup_gate, inspections=None, inspect_host=None, resume=False, component_hosts=None
+):
+    return precheck_table(results, probes, backup_gate, inspections, inspect_host, resume, component_hosts)
 
 
 def followup_upgrade_backup_ids(backups):

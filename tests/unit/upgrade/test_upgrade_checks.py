@@ -76,6 +76,25 @@ def test_the_table_gathers_hosts_backup_probes_and_migration_state():
     assert resumed["refused"] == [] and resumed["table"]["app1"][0]["status"] == "warn"
 
 
+def test_a_resumed_upgrade_is_not_refused_for_the_units_the_interrupted_one_stopped_on_the_component_hosts():
+    stopped = checks.row("service:followup-fep", "服务 service followup-fep", "fail", "active", "inactive", "start it")
+    refused = checks.row("health:followup-fep", "健康检查 health followup-fep", "fail", "healthy", "refused", "repair")
+    disk = checks.disk_row("/opt/followup", 10, 5, "x")
+    results = {"fep1": {"rows": [stopped, refused, disk]}, "mysql1": {"rows": [dict(stopped, id="service:mariadb", title="服务 service mariadb")]}}
+    fresh = checks.precheck_table(results, {}, {})
+    assert len(fresh["refused"]) == 4
+    resumed = checks.precheck_table(results, {}, {}, resume=True, component_hosts=["fep1", "app1"])
+    rows = {r["id"]: r for r in resumed["table"]["fep1"]}
+    assert rows["service:followup-fep"]["status"] == "warn" and "fix" not in rows["service:followup-fep"]
+    assert "interrupted upgrade" in rows["health:followup-fep"]["actual"]
+    # The disk of a component host and the units of a database host still refuse a resumed upgrade.
+    assert [line.split(":")[0] for line in resumed["refused"]] == ["fep1", "mysql1"]
+    assert "磁盘空间" in resumed["refused"][0] and "mariadb" in resumed["refused"][1]
+    # Not resuming, the component hosts' units refuse as always; the rows given are not changed in place.
+    again = checks.precheck_table(results, {}, {}, resume=False, component_hosts=["fep1"])
+    assert len(again["refused"]) == 4 and stopped["status"] == "fail"
+
+
 def test_what_an_interrupted_upgrade_reached_comes_from_the_records_it_left():
     records = [
         {

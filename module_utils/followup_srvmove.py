@@ -17,12 +17,14 @@ COMPONENTS = ("app", "fep", "voice")
 # planned -> prepared (the target runs the component, not serving) -> cutover (the target serves, the source is
 # stopped, kept installed) -> finished (the source's service disabled). A rollback returns cutover to prepared.
 STATES = ("planned", "prepared", "cutover", "finished")
+# `switching`: a cutover began switching (recorded before its first change); one that failed or was killed there is
+# undone by rollback (the command runs it at once after a failed cutover) or completed by cutover run again.
 PHASE_NEEDS = {
-    "plan": (None, "planned", "prepared", "cutover"),
+    "plan": (None, "planned", "prepared", "switching", "cutover"),
     "prepare": (None, "planned", "prepared"),
-    "cutover": ("prepared",),
+    "cutover": ("prepared", "switching"),
     "verify": ("prepared", "cutover"),
-    "rollback": ("cutover",),
+    "rollback": ("switching", "cutover"),
     "finish": ("cutover",),
 }
 PHASE_LEAVES = {"prepare": "prepared", "cutover": "cutover", "rollback": "prepared", "finish": "finished"}
@@ -79,6 +81,11 @@ def phase_refusal(phase, state):
         return None
     if state == "finished":
         return "this migration is finished (the target serves now): start a new one to move again"
+    if state == "switching":
+        return (
+            "phase %s cannot run while a cutover is unfinished (it failed or was killed while switching): run "
+            "rollback to return to the source, or cutover again to complete it" % phase
+        )
     hint = {
         "prepare": "the target serves already; verify, then finish or rollback",
         "cutover": "run prepare first" if state in (None, "planned") else "the target serves already; run verify",
@@ -155,7 +162,8 @@ def gate(phase, component, source, target, context):
             "the source %s is not in group %s of the inventory: name the host that runs the %s with --from"
             % (sname, component, component)
         )
-    serving_phase = phase in ("plan", "prepare", "cutover") and state != "cutover"
+    # The source serves until the cutover; one that was interrupted (switching) may have stopped it already.
+    serving_phase = phase in ("plan", "prepare", "cutover") and state not in ("cutover", "switching")
     if serving_phase and not src_unit.get("active"):
         reasons.append(
             "the source %s does not run the %s (unit %s %s): migrate from the host that serves it"
@@ -250,10 +258,17 @@ def guard_refusals(host, fact, group_names, settings, skip=None):
     move running now (its own later phases swap the settings themselves)."""
     reasons = []
     for mid, move in sorted(((fact or {}).get("moves") or {}).items()):
-        if mid == skip or move.get("state") not in ("cutover", "finished"):
+        if mid == skip or move.get("state") not in ("switching", "cutover", "finished"):
             continue
         comp = move.get("component")
         diff = "runs/migrations/%s.inventory.diff" % mid
+        if move.get("state") == "switching":
+            reasons.append(
+                "%s: the cutover of migration %s (the %s, %s -> %s) is unfinished: the traffic may be split between "
+                "the hosts; run `followup-ops migrate server --component %s --to %s --phase rollback` (or cutover), "
+                "then deploy" % (host, mid, comp, move.get("source"), move.get("target"), comp, move.get("target"))
+            )
+            continue
         if move.get("role") == "source" and comp in (group_names or []):
             reasons.append(
                 "%s: the %s moved from this host to %s (migration %s, %s) but the inventory still lists it in group "
@@ -358,3 +373,29 @@ def verdict(results, call):
             }
         )
     return {"passed": bool(checks) and all(c["ok"] for c in checks), "checks": checks}
+
+
+# -- the copies of the shared data ---------------------------------------------------------------------------------
+
+
+def packed_files(packed):
+    """The number of files (not directories) a `tar --create --verbose` result (PACKED, registered) put in the
+    archive: 0 when it did not run."""
+    lines = (packed or {}).get("stdout_lines") or []
+    return len([line for line in lines if line and not line.endswith("/")])
+
+
+def delta_figures(packed, out, received, since=None):
+    """What a delta copy moved: the packing host's tar result (PACKED) and stat of its archive (OUT), the receiving
+    host's stat of its copy (RECEIVED). {files, bytes, sha256, checksum_equal, newer_than}; checksum_equal is None when
+    there was nothing to copy (no data directory on the packing host)."""
+    stat = (out or {}).get("stat") or {}
+    copy = (received or {}).get("stat") or {}
+    copied = bool(stat.get("exists"))
+    return {
+        "files": packed_files(packed),
+        "bytes": int(stat.get("size") or 0) if copied else 0,
+        "sha256": stat.get("checksum") if copied else None,
+        "checksum_equal": (copy.get("checksum") == stat.get("checksum")) if copied else None,
+        "newer_than": since,
+    }

@@ -4,9 +4,12 @@ refusing the cutover, cutover, verify, rollback, verify; every acknowledged writ
 writes failing only inside the two switches (each under 10 s). The lab is left as it was found: the applications on
 mysql1, mysql2's replication stopped (a rollback before any cutover brings the migration back to `prepared`).
 
-Lean on purpose (about 6 minutes on the lab): the full cycle with a second cutover and finish, and MongoDB by
-dump/restore on FerretDB, are proven by the Molecule scenario migrate_db (molecule/migrate_db/drive.py), which may
-retire its servers; a finish here would leave the lab on mysql2.
+Then MongoDB mongo1 -> mongo2 by dump/restore (FerretDB has no replication): plan, prepare, sync, cutover, verify,
+rollback, verify, the application healthy on each server in turn and back on mongo1.
+
+Lean on purpose (about 8 minutes on the lab): the full cycle with a second cutover and finish is proven by the
+Molecule scenario migrate_db (molecule/migrate_db/drive.py), which may retire its servers; a finish here would leave
+the lab on mysql2.
 """
 
 import json
@@ -14,8 +17,8 @@ import subprocess
 
 import pytest
 
-# Not yet run on the lab (the moves were proven in molecule/migrate_db): make test-all runs it, make test does not.
-pytestmark = pytest.mark.slow
+# Slow (the spares, a writer, a dozen phases): make test-all runs it, make test does not.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 INV = "inventories/lab"
 
@@ -32,8 +35,27 @@ def sql(host, statement):
     return proc.stdout.strip()
 
 
-def move(ops, phase, target="mysql2"):
-    return ops("migrate", "db", "-i", INV, "--engine", "mysql", "--to", target, "--phase", phase, timeout=900)
+def move(ops, phase, target="mysql2", engine="mysql"):
+    return ops("migrate", "db", "-i", INV, "--engine", engine, "--to", target, "--phase", phase, timeout=900)
+
+
+def app_health():
+    proc = subprocess.run(
+        ["docker", "exec", "followup-lab-app1", "curl", "-s", "http://10.89.50.12:8080/health"],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.replace(" ", "")
+
+
+def app_names(address):
+    """Whether the application's settings name ADDRESS."""
+    proc = subprocess.run(
+        ["docker", "exec", "followup-lab-app1", "grep", "-c", "-F", address, "/opt/followup/app/shared/app.env"],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.strip() not in ("", "0")
 
 
 def last_phase(ops, phase):
@@ -95,9 +117,23 @@ def test_the_lab_is_left_on_mysql1(ops):
     assert proc.returncode == 0, proc.stderr
     status = sql("mysql2", "SHOW ALL SLAVES STATUS")
     assert status == ""
-    health = subprocess.run(
-        ["docker", "exec", "followup-lab-app1", "curl", "-s", "http://10.89.50.12:8080/health"],
-        capture_output=True,
-        text=True,
-    )
-    assert '"mysql":"UP"' in health.stdout.replace(" ", "")
+    assert '"mysql":"UP"' in app_health()
+
+
+def test_mongodb_moves_to_mongo2_by_dump_and_restore_and_back(ops, spares):
+    proc = move(ops, "plan,prepare,sync", target="mongo2", engine="mongodb")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = move(ops, "cutover,verify", target="mongo2", engine="mongodb")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    record, result = last_phase(ops, "cutover")
+    assert result["outcome"] == "ok" and record["details"].get("verified") is True, record["details"]
+    print("MONGODB CUTOVER:", json.dumps(record["details"].get("cutover"), default=str))
+    assert app_names("10.89.50.24") and not app_names("10.89.50.22")
+    assert '"mongodb":"UP"' in app_health()
+    proc = move(ops, "rollback,verify", target="mongo2", engine="mongodb")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    record, result = last_phase(ops, "rollback")
+    assert result["outcome"] == "ok" and record["details"].get("verified") is True, record["details"]
+    print("MONGODB ROLLBACK:", json.dumps(record["details"].get("rollback"), default=str))
+    assert app_names("10.89.50.22") and not app_names("10.89.50.24")
+    assert '"mongodb":"UP"' in app_health()

@@ -2,8 +2,11 @@
 creates a patient through the fep every 100 ms (bench/migrate.py writer): bad input refused, plan, prepare, cutover,
 verify, rollback, verify, cutover again, verify, finish; no request lost outside the three switches (each command's
 own time window), the downtime the cutover's probe measured and the client's figures printed. Before it, the voice
-gateway voice1 -> voice2 through prepare, cutover and verify (a call through the new gateway), and back: after the
-app's finish a voice move is refused until the app's inventory diff is committed.
+gateway voice1 -> voice2 through prepare, cutover and verify (a call through the new gateway), and back: a cutover
+onto a voice2 whose program cannot start is rolled back at once (exit 3, voice1 serving); a file voice1 writes into
+its shared data after prepare reaches voice2 at the cutover, one voice2 writes reaches voice1 at the rollback (the
+delta copies, sha256 equal). After the app's finish a voice move is refused until the app's inventory diff is
+committed.
 
 Leaves the lab on app2 (finish disables the app on app1): run it last, or on a fresh lab (`lab down; lab up`).
 """
@@ -12,6 +15,7 @@ import json
 import time
 
 import pytest
+from upgradekit import docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,15 +45,55 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(ops, spares):
         assert proc.returncode == 2 and words in proc.stdout + proc.stderr
 
 
+VOICE_DATA = "/opt/followup/voice/shared/data"
+
+
+def write_shared(host, name):
+    """A file the voice program could have written into its shared data (a recording), owned as the directory is;
+    returns its sha256."""
+    path = f"{VOICE_DATA}/{name}"
+    docker(host, "sh", "-c", f"head -c 65536 /dev/urandom > {path} && chown --reference={VOICE_DATA} {path}")
+    return docker(host, "sha256sum", path).split()[0]
+
+
+def sha_on(host, name):
+    proc = docker(host, "sh", "-c", f"sha256sum {VOICE_DATA}/{name} 2>/dev/null; true")
+    return proc.split()[0] if proc.strip() else None
+
+
 def test_the_voice_gateway_moves_to_voice2_with_a_call_through_it_and_back(ops, writer):
     # The writer's patients give the health gate's call (followup_upgrade_smoke_patient_id 1) a patient to call.
-    for phase in ("plan", "prepare", "cutover", "verify"):
-        proc = move(ops, "voice", "voice2", phase, writer["windows"] if phase == "cutover" else None)
+    for phase in ("plan", "prepare"):
+        proc = move(ops, "voice", "voice2", phase)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # A cutover that fails once it began switching is rolled back by the same command: voice2's program cannot start.
+    docker("voice2", "sh", "-c", "systemctl stop followup-voice && systemctl mask followup-voice")
+    try:
+        proc = move(ops, "voice", "voice2", "cutover", writer["windows"])
+    finally:
+        docker("voice2", "systemctl", "unmask", "followup-voice")
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "rolled back: voice1 serves again, voice2 is stopped" in proc.stderr
+    assert docker("voice1", "systemctl", "is-active", "followup-voice").strip() == "active"
+    phases = record_of(ops).get("phases") or []
+    assert [(p["phase"], p["outcome"]) for p in phases[-2:]] == [("cutover", "failed"), ("rollback", "ok")]
+    # What voice1 writes after prepare reaches voice2 at the cutover (the delta copy, after voice1 stopped).
+    before = write_shared("voice1", "after-prepare.bin")
+    proc = move(ops, "voice", "voice2", "cutover", writer["windows"])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    delta = ((ops.audit()[-1].get("details") or {}).get("cutover") or {}).get("delta") or {}
+    assert sha_on("voice2", "after-prepare.bin") == before
+    assert delta.get("files", 0) >= 1 and delta.get("checksum_equal") is True, delta
+    proc = move(ops, "voice", "voice2", "verify")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     verify = (ops.audit()[-1].get("details") or {}).get("verify") or {}
     call = verify.get("call") or {}
     assert verify.get("passed") is True and call.get("result") in ("answered", "busy", "no_answer")
+    # What voice2 writes while it serves reaches voice1 at the rollback.
+    served = write_shared("voice2", "while-serving.bin")
     assert move(ops, "voice", "voice2", "rollback", writer["windows"]).returncode == 0
+    assert sha_on("voice1", "while-serving.bin") == served
+    assert sha_on("voice1", "after-prepare.bin") == before
 
 
 def test_the_app_moves_to_app2_and_back_and_again_losing_no_request_outside_the_switches(ops, writer):

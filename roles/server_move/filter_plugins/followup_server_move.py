@@ -55,6 +55,22 @@ def followup_server_move_verdict(results, call):
     return followup_srvmove.verdict(results, call)
 
 
+def followup_server_move_packed_files(packed):
+    """The files a `tar --create --verbose` result put in the archive."""
+    return followup_srvmove.packed_files(packed)
+
+
+def followup_server_move_delta(packer, receiver):
+    """What a delta copy moved, from the hostvars of the host that packed (PACKER: its tar result, archive stat and
+    baseline) and the host that received it (RECEIVER: its copy's stat)."""
+    return followup_srvmove.delta_figures(
+        packer.get("__server_move_packed"),
+        packer.get("__server_move_out"),
+        receiver.get("__server_move_in"),
+        packer.get("__server_move_newer_than"),
+    )
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -65,4 +81,6 @@ class FilterModule:
             "followup_server_move_notes": followup_server_move_notes,
             "followup_server_move_downtime": followup_server_move_downtime,
             "followup_server_move_verdict": followup_server_move_verdict,
+            "followup_server_move_packed_files": followup_server_move_packed_files,
+            "followup_server_move_delta": followup_server_move_delta,
         }

@@ -131,6 +131,8 @@ class MigrateCommand(Command):
     all_phases = ()  # what `all` means
     prefix = ""  # the playbook's request variables: <prefix>_engine/_component, _target, _source, _phase, _id
     changes_hosts = True
+    undo_failed_cutover = False  # run rollback at once after a cutover that failed (the server moves)
+    what_flag = ""  # the command line's option naming what moves (--engine, --component)
     interrupt_hint = (
         "run the same phase again: every phase first reads the state the hosts are in (followup-ops migrate list "
         "shows the migration's record)"
@@ -260,6 +262,8 @@ class MigrateCommand(Command):
                 entry["outcome"] = {Refused: "refused", RolledBack: "rolled_back"}.get(type(err), "failed")
                 entry["message"] = str(err) if not isinstance(err, KeyboardInterrupt) else "interrupted"
                 self.note(op, record, entry, started)
+                if phase == "cutover" and self.undo_failed_cutover and isinstance(err, StepFailed):
+                    self.undo_cutover(op, record, err)
                 raise
             self.note(op, record, entry, started)
             self.results.append(entry)
@@ -273,6 +277,38 @@ class MigrateCommand(Command):
                 )
                 break
         return None
+
+    def undo_cutover(self, op, record, err):
+        """After a cutover that failed once it had begun switching: the rollback phase at once, in the same operation
+        (its gate refuses when nothing was switched). Raises RolledBack (exit 3) when it put the source back, else
+        StepFailed saying what state the hosts are in and what to run."""
+        source, target, what = record["source"], record["target"], record["what"]
+        print(f"migrate {self.kind} {what}: cutover failed: rolling back to {source} ...", flush=True)
+        started = time.monotonic()
+        entry = {"phase": "rollback", "operation": op.id, "started": stamp(), "check": False, "undoes": "cutover"}
+        try:
+            op.playbook("rollback", self.playbook, extravars=self.extravars(record, "rollback"))
+        except Refused as refused:
+            entry.update(outcome="refused", message=str(refused))
+            self.note(op, record, entry, started)
+            raise StepFailed(
+                f"cutover failed before it switched anything ({err}); {source} still serves and {target} stays "
+                f"prepared: fix the cause, then run the cutover again"
+            ) from err
+        except (RolledBack, StepFailed) as again:
+            entry.update(outcome="failed", message=str(again))
+            self.note(op, record, entry, started)
+            raise StepFailed(
+                f"cutover failed ({err}) and the rollback run after it failed too ({again}): the traffic may be split "
+                f"between {source} and {target}; run `followup-ops migrate {self.kind} {self.what_flag} {what} --to "
+                f"{target} --phase rollback` again (docs/migration.md)"
+            ) from err
+        entry["outcome"] = "ok"
+        self.note(op, record, entry, started)
+        self.write_diff(op, record, "rollback")
+        raise RolledBack(
+            f"cutover failed ({err}); rolled back: {source} serves again, {target} is stopped and stays prepared"
+        ) from err
 
     def note(self, op, record, entry, started):
         """Put what the phase reported into the migration's record and the audit details."""
@@ -319,6 +355,7 @@ class MigrateCommand(Command):
                     "failures_outside_switch",
                     "switch_s",
                     "serving",
+                    "delta",
                 )
                 if k in data
             }
@@ -447,6 +484,7 @@ class DbMove(MigrateCommand):
     playbook = "migrate_db.yml"
     prefix = "db_move"
     what_var = "engine"
+    what_flag = "--engine"
     help = "move a database (MySQL or MongoDB) to a new server, in phases, verified, with a way back"
     description = (
         "Move cloud_followup and interface_data (--engine mysql) or cdr (--engine mongodb) to the new server --to, in "
@@ -486,6 +524,8 @@ class ServerMove(MigrateCommand):
     playbook = "migrate_server.yml"
     prefix = "server_move"
     what_var = "component"
+    what_flag = "--component"
+    undo_failed_cutover = True
     phase_names = ("plan", "prepare", "cutover", "verify", "rollback", "finish")
     all_phases = ("plan", "prepare", "cutover", "verify")
     diff_phases = ("plan", "cutover", "finish", "rollback")
@@ -536,10 +576,17 @@ class ServerMove(MigrateCommand):
             equal = "equal" if str(data.get("checksum_equal")) == "True" else "not compared"
             return f"release {data.get('release') or '-'} on the new host; copied {copied:.2f} MB, checksums {equal}"
         if phase in ("cutover", "rollback"):
+            delta = data.get("delta") or {}
+            copied = (
+                f"; last writes copied: {delta.get('files')} files, {int(delta.get('bytes') or 0) / 1e3:.1f} kB, "
+                f"checksums {'equal' if str(delta.get('checksum_equal')) == 'True' else 'NOT equal'}"
+                if delta.get("sha256")
+                else ""
+            )
             return (
                 f"serving {data.get('serving') or '-'}; downtime {data.get('downtime_s')}s "
                 f"({data.get('failures')} of {data.get('requests')} probe requests failed, "
-                f"{data.get('failures_outside_switch')} outside the {data.get('switch_s')}s switch)"
+                f"{data.get('failures_outside_switch')} outside the {data.get('switch_s')}s switch){copied}"
             )
         if phase == "verify":
             checks = data.get("checks") or []

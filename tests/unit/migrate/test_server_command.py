@@ -43,10 +43,17 @@ def playbooks(monkeypatch):
     def fake(run_dir, playbook, inventory, **kwargs):
         calls.append((playbook, kwargs["extravars"]))
         report = queue.pop(0)
-        res = runner.RunResult(playbook=playbook, run_dir=run_dir, rc=0, status="successful", report=report)
-        res.stats = {"app2": runner.HostStats(ok=3, changed=1)}
+        failed = report.pop("failed", None)  # (host, task, message): the playbook failed there
+        res = runner.RunResult(
+            playbook=playbook,
+            run_dir=run_dir,
+            rc=2 if failed else 0,
+            status="failed" if failed else "successful",
+            report=report,
+        )
+        res.stats = {"app2": runner.HostStats(ok=3, changed=1, failed=1 if failed else 0)}
         res.stats_seen = True
-        res.failures, res.unreachable = [], []
+        res.failures, res.unreachable = ([failed] if failed else []), []
         return res
 
     monkeypatch.setattr(runner, "run_playbook", fake)
@@ -151,3 +158,49 @@ def test_a_refusal_of_the_playbooks_gate_is_exit_2_and_recorded(playbooks, capsy
 def test_a_server_move_does_not_accept_a_databases_phase(capsys):
     assert move("--to", "app2", "--phase", "sync") == 1
     assert "unknown phase 'sync'" in capsys.readouterr().err
+
+
+def failing(phase, message):
+    report = reported(phase)
+    report["failed"] = ("fep1", "switch | Reload nginx", message)
+    return report
+
+
+def test_a_cutover_that_fails_while_switching_is_rolled_back_at_once_exit_3(playbooks, capsys, runs):
+    queue, calls = playbooks
+    queue += [reported("plan", plan={}), reported("prepare", "prepared")]
+    assert move("--to", "app2", "--phase", "plan,prepare") == 0
+    queue += [failing("cutover", "nginx -t failed"), reported("rollback", "prepared", downtime_s=0.2)]
+    assert move("--to", "app2", "--phase", "cutover") == 3
+    err = capsys.readouterr()
+    assert "rolling back to app1" in err.out and "rolled back: app1 serves again, app2 is stopped" in err.err
+    assert [c[1]["server_move_phase"] for c in calls[2:]] == ["cutover", "rollback"]
+    record = json.loads(next((runs / "migrations").glob("*.json")).read_text())
+    assert [(p["phase"], p["outcome"]) for p in record["phases"][2:]] == [("cutover", "failed"), ("rollback", "ok")]
+    assert record["phases"][-1]["undoes"] == "cutover" and record["state"] == "prepared"
+    audit = [json.loads(x) for x in (runs / "audit.jsonl").read_text().splitlines()]
+    assert audit[-1]["outcome"] == "rolled_back"
+
+
+def test_a_cutover_that_failed_before_switching_says_the_source_still_serves(playbooks, capsys, runs):
+    queue, calls = playbooks
+    queue += [reported("prepare", "prepared")]
+    assert move("--to", "app2", "--phase", "prepare") == 0
+    queue += [
+        failing("cutover", "app2 unhealthy"),
+        reported("rollback", refused=["phase rollback cannot run while the migration is prepared"]),
+    ]
+    assert move("--to", "app2", "--phase", "cutover") == 1
+    err = capsys.readouterr().err
+    assert "cutover failed before it switched anything" in err and "app1 still serves" in err
+
+
+def test_a_rollback_failing_after_a_failed_cutover_names_the_split_and_the_command(playbooks, capsys, runs):
+    queue, _ = playbooks
+    queue += [reported("prepare", "prepared")]
+    assert move("--to", "app2", "--phase", "prepare") == 0
+    queue += [failing("cutover", "nginx -t failed"), failing("rollback", "app1 unreachable")]
+    assert move("--to", "app2", "--phase", "cutover") == 1
+    err = capsys.readouterr().err
+    assert "the traffic may be split between app1 and app2" in err
+    assert "followup-ops migrate server --component app --to app2 --phase rollback" in err

@@ -74,6 +74,9 @@ def test_bad_phases_are_refused_naming_them(text, words):
         ("rollback", "prepared", "nothing to roll back"),
         ("finish", "prepared", "only after a cutover"),
         ("prepare", "finished", "finished"),
+        ("prepare", "switching", "run rollback to return to the source, or cutover again"),
+        ("verify", "switching", "a cutover is unfinished"),
+        ("finish", "switching", "a cutover is unfinished"),
     ],
 )
 def test_phases_out_of_order_are_refused(phase, state, words):
@@ -89,6 +92,9 @@ def test_phases_out_of_order_are_refused(phase, state, words):
         ("verify", "cutover"),
         ("rollback", "cutover"),
         ("finish", "cutover"),
+        ("rollback", "switching"),
+        ("cutover", "switching"),
+        ("plan", "switching"),
     ],
 )
 def test_phases_in_order_pass(phase, state):
@@ -282,3 +288,42 @@ def test_the_guard_leaves_the_running_move_to_its_own_phases():
     stale = {"followup_fep_app_upstreams": ["10.89.50.12:8080"]}
     assert sm.guard_refusals("fep1", fact, ["fep"], stale, skip="server-app-app1-app2-x") == []
     assert sm.guard_refusals("fep1", fact, ["fep"], stale, skip="another") != []
+
+
+def test_a_delta_copy_counts_files_not_directories_and_compares_the_checksums():
+    packed = {
+        "stdout_lines": ["opt/followup/voice/shared/data/", "opt/followup/voice/shared/data/rec/", "a.wav", "b.wav"]
+    }
+    out = {"stat": {"exists": True, "size": 2048, "checksum": "ab" * 32}}
+    figures = sm.delta_figures(packed, out, {"stat": {"exists": True, "checksum": "ab" * 32}}, "1764670000")
+    assert figures == {
+        "files": 2,
+        "bytes": 2048,
+        "sha256": "ab" * 32,
+        "checksum_equal": True,
+        "newer_than": "1764670000",
+    }
+    damaged = sm.delta_figures(packed, out, {"stat": {"exists": True, "checksum": "cd" * 32}})
+    assert damaged["checksum_equal"] is False
+    # No data directory on the packing host: nothing was copied, and nothing is claimed equal.
+    nothing = sm.delta_figures({"skipped": True}, {"stat": {"exists": False}}, {"skipped": True})
+    assert nothing == {"files": 0, "bytes": 0, "sha256": None, "checksum_equal": None, "newer_than": None}
+    assert sm.packed_files(None) == 0
+
+
+def test_an_unfinished_cutover_refuses_a_deploy_on_every_host_of_the_move_and_names_the_rollback():
+    for role in ("source", "target", "peer"):
+        reasons = sm.guard_refusals("app1", move(role, state="switching"), ["app"], {})
+        assert len(reasons) == 1 and "the cutover of migration server-app-app1-app2-x" in reasons[0], role
+        assert "--component app --to app2 --phase rollback" in reasons[0]
+    assert sm.guard_refusals("app2", move("target", state="prepared"), [], {}) == []
+
+
+def test_a_cutover_run_again_after_one_stopped_the_source_is_not_refused_for_it():
+    stopped = probe(active=False)
+    ctx = context(state="switching", id="server-app-app1-app2-x")
+    target = probe(move={"id": "server-app-app1-app2-x", "state": "switching"})
+    reasons, _ = sm.gate("cutover", "app", stopped, target, ctx)
+    assert not any("does not run the app" in r for r in reasons), reasons
+    reasons, _ = sm.gate("cutover", "app", stopped, target, context(state="prepared", id="server-app-app1-app2-x"))
+    assert any("does not run the app" in r for r in reasons)

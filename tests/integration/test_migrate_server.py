@@ -5,8 +5,8 @@ own time window), the downtime the cutover's probe measured and the client's fig
 gateway voice1 -> voice2 through prepare, cutover and verify (a call through the new gateway), and back: a cutover
 onto a voice2 whose program cannot start is rolled back at once (exit 3, voice1 serving); a file voice1 writes into
 its shared data after prepare reaches voice2 at the cutover, one voice2 writes reaches voice1 at the rollback (the
-delta copies, sha256 equal). After the app's finish a voice move is refused until the app's inventory diff is
-committed.
+delta copies, sha256 equal). Then the fep fep1 -> fep2 and back, verify's call going through fep2. After the app's
+finish a voice move is refused until the app's inventory diff is committed.
 
 Leaves the lab on app2 (finish disables the app on app1): run it last, or on a fresh lab (`lab down; lab up`).
 """
@@ -94,6 +94,29 @@ def test_the_voice_gateway_moves_to_voice2_with_a_call_through_it_and_back(ops, 
     assert move(ops, "voice", "voice2", "rollback", writer["windows"]).returncode == 0
     assert sha_on("voice1", "while-serving.bin") == served
     assert sha_on("voice1", "after-prepare.bin") == before
+
+
+def test_the_front_end_server_moves_to_fep2_with_a_call_through_it_and_back(ops, writer):
+    # The writer (a caller of the hospital) knows fep1's address only: from fep2's cutover to the rollback its writes
+    # fail, as the notes of the move say (the callers are pointed at the new fep outside the inventory). That whole
+    # span is one window here.
+    for phase in ("plan", "prepare"):
+        proc = move(ops, "fep", "fep2", phase)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    span = []
+    proc = move(ops, "fep", "fep2", "cutover", span)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert docker("fep1", "systemctl", "is-active", "nginx", check=False).strip() != "active"
+    proc = move(ops, "fep", "fep2", "verify")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    verify = (ops.audit()[-1].get("details") or {}).get("verify") or {}
+    call = verify.get("call") or {}
+    assert verify.get("passed") is True and call.get("result") in ("answered", "busy", "no_answer"), verify
+    proc = move(ops, "fep", "fep2", "rollback", span)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    writer["windows"].append(("fep cutover..rollback", span[0][1], span[-1][2]))
+    assert docker("fep1", "systemctl", "is-active", "followup-fep").strip() == "active"
+    assert docker("fep2", "systemctl", "is-active", "followup-fep", check=False).strip() != "active"
 
 
 def test_the_app_moves_to_app2_and_back_and_again_losing_no_request_outside_the_switches(ops, writer):

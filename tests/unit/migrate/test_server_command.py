@@ -193,6 +193,7 @@ def test_a_cutover_that_failed_before_switching_says_the_source_still_serves(pla
     assert move("--to", "app2", "--phase", "cutover") == 1
     err = capsys.readouterr().err
     assert "cutover failed before it switched anything" in err and "app1 still serves" in err
+    assert [c[1]["server_move_phase"] for c in calls[1:]] == ["cutover", "rollback"]
 
 
 def test_a_rollback_failing_after_a_failed_cutover_names_the_split_and_the_command(playbooks, capsys, runs):

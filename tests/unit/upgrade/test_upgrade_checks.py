@@ -80,7 +80,8 @@ def test_a_resumed_upgrade_is_not_refused_for_the_units_the_interrupted_one_stop
     stopped = checks.row("service:followup-fep", "服务 service followup-fep", "fail", "active", "inactive", "start it")
     refused = checks.row("health:followup-fep", "健康检查 health followup-fep", "fail", "healthy", "refused", "repair")
     disk = checks.disk_row("/opt/followup", 10, 5, "x")
-    results = {"fep1": {"rows": [stopped, refused, disk]}, "mysql1": {"rows": [dict(stopped, id="service:mariadb", title="服务 service mariadb")]}}
+    mariadb = dict(stopped, id="service:mariadb", title="服务 service mariadb")
+    results = {"fep1": {"rows": [stopped, refused, disk]}, "mysql1": {"rows": [mariadb]}}
     fresh = checks.precheck_table(results, {}, {})
     assert len(fresh["refused"]) == 4
     resumed = checks.precheck_table(results, {}, {}, resume=True, component_hosts=["fep1", "app1"])

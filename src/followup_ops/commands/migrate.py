@@ -471,7 +471,7 @@ class MigrateCommand(Command):
                 return "replication stopped; the applications never left the old server"
             return f"primary {data.get('primary')}; write downtime {data.get('write_downtime_s')}s"
         if phase == "verify":
-            if data.get("equal") and str(data.get("compared")).lower() == "false":
+            if data.get("equal") and data.get("compared") is False:
                 # MongoDB by dump/restore after a rollback: the new server holds the copy of the cutover, already stale.
                 return (
                     "data not compared (the new server's copy is stale after the rollback); "

@@ -3,10 +3,12 @@
 # stage fails (then the failed stage is marked and the exit code is its own). Budget: 45 minutes on 2 cores.
 #   tools/test-stages.sh                  all stages
 #   STAGES="lint unit" tools/test-stages.sh
+# Stages joined by + run at the same time (lint is one core's work and unit another's: on 2 cores together they take
+# the time of the longer one); each one's output goes to build/stage-NAME.log and is printed when the group ends.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-STAGES=${STAGES:-"bootstrap venv artifacts releases lint unit molecule integration"}
+STAGES=${STAGES:-"bootstrap venv artifacts releases lint+unit molecule integration"}
 BUDGET_S=${BUDGET_S:-2700}
 declare -a NAMES=() TIMES=() RESULTS=()
 start_all=$(date +%s)
@@ -27,7 +29,48 @@ summary() {
 }
 trap summary EXIT
 
+# The stages of GROUP (a+b) at once; each one's time and result recorded; returns the first non-zero exit code.
+run_group() {
+    local group=$1 t0 code first=0 stage
+    local -a members pids starts
+    IFS=+ read -ra members <<< "$group"
+    mkdir -p build
+    echo "== stages ${members[*]} (at the same time; their output follows when all have ended)"
+    t0=$(date +%s)
+    for stage in "${members[@]}"; do
+        ( s=$(date +%s); make --no-print-directory "$stage" > "build/stage-$stage.log" 2>&1; c=$?
+          echo "$c $(( $(date +%s) - s ))" > "build/stage-$stage.rc"; exit "$c" ) &
+        pids+=("$!")
+    done
+    for i in "${!members[@]}"; do
+        wait "${pids[$i]}"
+    done
+    for stage in "${members[@]}"; do
+        echo "== stage $stage"
+        cat "build/stage-$stage.log"
+        read -r code took < "build/stage-$stage.rc"
+        NAMES+=("$stage"); TIMES+=("$took")
+        if [ "$code" -ne 0 ]; then
+            RESULTS+=("FAILED (exit $code)")
+            [ "$first" -ne 0 ] || first=$code
+        else
+            RESULTS+=("ok")
+        fi
+    done
+    NAMES+=("  (${members[*]} together)"); TIMES+=("$(( $(date +%s) - t0 ))"); RESULTS+=("wall time")
+    return "$first"
+}
+
 for stage in $STAGES; do
+    if [[ "$stage" == *+* ]]; then
+        run_group "$stage"
+        code=$?
+        if [ "$code" -ne 0 ]; then
+            rc=$code
+            break
+        fi
+        continue
+    fi
     echo "== stage $stage"
     t0=$(date +%s)
     make --no-print-directory "$stage"

@@ -7,15 +7,18 @@ import threading
 import time
 
 import pytest
+import upgradekit as kit
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 from labkit import FEP, RELEASES, ROOT, VAULT_PASSWORD, Ops, bench_migrate
 
-# Files whose tests leave the lab changed for good run last, in this order: hardening (等保 settings, TLS-only
-# databases, a firewall) cannot be undone by a deploy, and every other test expects the lab as `lab up` made it; the
-# server moves (slow) finish the app's move and leave the lab on app2 with the inventory diff uncommitted, which a
-# later hardening run would undo (it renders the fep's upstreams from the inventory).
-LAST = ("test_hardening.py", "test_migrate_server.py")
+# Files whose tests leave the lab changed run last, in this order: the upgrades leave it at the newest release (the
+# `first_release` fixture takes it back to 1.0.0 for a later test that needs it, so `make test`, where nothing after
+# needs it, does not pay for the restore and redeploy); hardening (等保 settings, TLS-only databases, a firewall)
+# cannot be undone by a deploy, and every other test expects the lab as `lab up` made it; the server moves (slow)
+# finish the app's move and leave the lab on app2 with the inventory diff uncommitted, which a later hardening run
+# would undo (it renders the fep's upstreams from the inventory).
+LAST = ("test_upgrade.py", "test_upgrade_killed.py", "test_hardening.py", "test_migrate_server.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -62,10 +65,34 @@ def deployed(ops, lab):
     return ops.audit()[-1]
 
 
+class LabRelease:
+    """What an upgrade test left: the audit record of the last upgrade that took the lab past 1.0.0 (its pre-upgrade
+    backups), so that a later test asking for `first_release` can take the lab back."""
+
+    def __init__(self):
+        self.left_by = None
+
+
+@pytest.fixture(scope="session")
+def lab_release():
+    return LabRelease()
+
+
+@pytest.fixture(scope="module")
+def first_release(ops, deployed, lab_release):
+    """The lab at 1.0.0, the session's deploy: after an upgrade (test_upgrade.py) the databases are restored from that
+    upgrade's own pre-upgrade backups and 1.0.0 deployed again (upgradekit.back_to_first), only when a test needs it."""
+    if lab_release.left_by is not None and kit.current_versions() != {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}:
+        record, newest = lab_release.left_by
+        lab_release.left_by = None
+        kit.back_to_first(ops, record, newest)
+    return deployed
+
+
 # The migration tests' (test_migrate.py, test_migrate_server.py): the lab's spares, and a client creating a
 # synthetic patient through the fep every 100 ms (bench/migrate.py writer) for a whole test module.
 @pytest.fixture(scope="module")
-def spares(ops, deployed):
+def spares(ops, first_release):
     proc = ops("lab", "up", "--spares", timeout=1200)
     assert proc.returncode == 0, proc.stderr
     return proc

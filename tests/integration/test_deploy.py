@@ -93,14 +93,12 @@ def test_a_placeholder_secret_is_refused_with_exit_2_naming_it(ops, lab, tmp_pat
     assert hosts_with_results(step_dir(ops.audit()[-1], "deploy")) == set()
 
 
-def test_deploy_converges_the_lab_and_a_second_deploy_changes_nothing(ops, deployed):
+def test_deploy_converges_the_lab(deployed):
+    """The session's deploy (conftest.py). That a second deploy changes nothing is proved by the deploy run again
+    after an interrupted one (test_operations.py), which saves `make test` one more deploy of the whole lab."""
     assert deployed["outcome"] == "ok" and set(deployed["hosts"]) >= {"fep1", "app1", "voice1", "mysql1", "mongo1"}
     assert deployed["details"] == {"release": "1.0.0"}
-    second = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
-    assert second.returncode == 0, second.stderr
-    again = ops.audit()[-1]
-    assert again["outcome"] == "ok"
-    assert again["changed"] == {h: 0 for h in again["changed"]}, again["changed"]
+    assert sum(deployed["changed"].values()) > 0, deployed["changed"]
 
 
 def test_plain_ansible_playbook_in_check_mode_finds_nothing_to_change(deployed):

@@ -130,7 +130,10 @@ def test_another_inventorys_vault_still_demands_its_own_password(lab, tmp_path):
     assert given.returncode == 0, given.stderr
 
 
-def test_two_deploys_at_once_the_second_is_refused_and_ctrl_c_is_recorded_as_interrupted(ops, deployed):
+def test_two_deploys_at_once_the_second_is_refused_ctrl_c_is_interrupted_and_a_rerun_changes_nothing(ops, deployed):
+    """On the converged lab: a second deploy while the first holds the hosts is refused (exit 2, one line); Ctrl-C
+    ends the first as interrupted (exit 130) with its leases released; the same deploy run again completes and
+    changes nothing on any host (the deploy is idempotent, and the interrupted one left nothing half-done)."""
     env = dict(os.environ, FOLLOWUP_OPS_RUNS_DIR=str(ops.runs_dir), PYTHONUNBUFFERED="1")
     first = subprocess.Popen(
         [*OPS, "deploy", "-i", "inventories/lab", "--release", "1.0.0"],
@@ -172,6 +175,10 @@ def test_two_deploys_at_once_the_second_is_refused_and_ctrl_c_is_recorded_as_int
     assert not list(locks.glob("host-*.json")), "the interrupted deploy released its leases"
     again = ops("deploy", "-i", "inventories/lab", "--release", "1.0.0", timeout=2400)
     assert again.returncode == 0, again.stderr
+    rerun = ops.audit()[-1]
+    assert rerun["command"] == "deploy" and rerun["outcome"] == "ok"
+    assert set(rerun["changed"]) >= {"fep1", "app1", "voice1", "mysql1", "mongo1"}, rerun["changed"]
+    assert rerun["changed"] == {h: 0 for h in rerun["changed"]}, rerun["changed"]
 
 
 def test_one_audit_record_per_operation_with_its_steps(ops, deployed):

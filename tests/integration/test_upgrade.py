@@ -15,7 +15,8 @@ one seeded lab at 1.0.0 (module scope):
    each component's .release.json carries the approval, the hosts and the control node record it as used;
 4. the same approval again: refused as used (one approval, one upgrade), nothing changed.
 
-At the end the lab goes back to 1.0.0: the databases restored from the happy path's own pre-upgrade backup, then
+At the end the lab is left at the newest release; a later test that needs 1.0.0 asks for the `first_release` fixture
+(conftest.py), which restores the databases from the happy path's own pre-upgrade backups, then runs
 `deploy --release 1.0.0` (a deploy of an older release over a newer schema is refused by the migration runner).
 
 FOLLOWUP_UPGRADE_FAILURES=halfway,failing,unhealthy,killed (default: halfway,killed) adds, before the happy path, a
@@ -77,7 +78,7 @@ def nginx_files():
 
 
 @pytest.fixture(scope="module")
-def seeded(ops, deployed):
+def seeded(ops, first_release):
     assert kit.current_versions() == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}, (
         "test_upgrade needs the lab at 1.0.0 (the session's deploy)"
     )
@@ -304,16 +305,16 @@ def test_a_mysql_migration_failing_halfway_through_its_ddl_leaves_no_column_behi
 
 
 @pytest.fixture(scope="module")
-def upgraded(ops, failures, tmp_path_factory):
+def upgraded(ops, failures, lab_release, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-happy")
     approval = kit.make_approval(tmp, change_id="CHG-T-HAPPY", from_release="1.0.0", to_release=NEWEST)
     before = kit.data_fingerprint()
     killed = kit.killed_upgrade(ops, approval) if "killed" in ALL_FAILURES else None
     proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}" + (" (rerun after the kill)" if killed else ""), approval)
     record = ops.audit()[-1]
-    yield {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
-    # Back to 1.0.0 for the tests after this file and for the lead.
-    kit.back_to_first(ops, record, NEWEST)
+    # A later test that needs 1.0.0 asks for `first_release`, which restores this upgrade's pre-upgrade backups.
+    lab_release.left_by = (record, NEWEST)
+    return {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
 
 
 def test_the_happy_path_upgrades_every_component_to_the_newest_release(upgraded):

@@ -23,6 +23,9 @@ The patients are synthetic (patient_no MOVE-..., a 199... phone number nobody ow
 against the lab or a Molecule scenario. It refuses an address outside the lab's 10.89.0.0/16 unless
 --synthetic-data is given.
 
+Measured (2026-12-02, lab with spares, 2 cores, `run --seed 100`: 1.19 million rows): seed copy 179.5 MB at 8.34 MB/s
+beside a plain pipe at 8.44 MB/s (0.99x); verify 3.1 s per million rows; cutover write downtime 1.84 s, rollback
+1.64 s (writes every 100 ms; docs/migration.md, "The benchmark").
 """
 
 import argparse

@@ -6,8 +6,8 @@ gateway voice1 -> voice2 through prepare, cutover and verify (a call through the
 onto a voice2 whose program cannot start is rolled back at once (exit 3, voice1 serving); a file voice1 writes into
 its shared data after prepare reaches voice2 at the cutover, one voice2 writes reaches voice1 at the rollback (the
 delta copies, sha256 equal). Then the fep fep1 -> fep2 and back, verify's call going through fep2 (its prepare
-admits fep2 to the application's systemd IPAddressAllow= by a daemon-reload, without a restart: not a window). After the app's finish a voice move is refused until the
-app's inventory diff is committed.
+admits fep2 to the application's systemd IPAddressAllow= by a daemon-reload, without a restart: not a window).
+After the app's finish a voice move is refused until the app's inventory diff is committed.
 
 Leaves the lab on app2 (finish disables the app on app1): run it last, or on a fresh lab (`lab down; lab up`).
 """

@@ -23,7 +23,7 @@ MOLECULE_NOISE := molecule/default/molecule.yml' glob failed
 SCENARIOS_ALL := common mysql mongodb followup_component followup_app followup_voice followup_fep compliance reports \
   hardening backup
 SCENARIOS ?= compliance reports
-# Integration tests marked `slow` (the hardening of the whole lab) run in `make test-all` only.
+# Integration tests marked `slow` (the migrations, an upgrade killed in every step) run in `make test-all` only.
 INTEGRATION_MARK ?= integration and not slow
 
 .PHONY: help bootstrap venv lock artifacts releases images lab demo lint unit molecule integration test test-all clean

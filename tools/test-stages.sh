@@ -32,12 +32,13 @@ trap summary EXIT
 # The stages of GROUP (a+b) at once; each one's time and result recorded; returns the first non-zero exit code.
 run_group() {
     local group=$1 t0 code first=0 stage
-    local -a members pids starts
+    local -a members pids
     IFS=+ read -ra members <<< "$group"
     mkdir -p build
     echo "== stages ${members[*]} (at the same time; their output follows when all have ended)"
     t0=$(date +%s)
     for stage in "${members[@]}"; do
+        rm -f "build/stage-$stage.rc"
         ( s=$(date +%s); make --no-print-directory "$stage" > "build/stage-$stage.log" 2>&1; c=$?
           echo "$c $(( $(date +%s) - s ))" > "build/stage-$stage.rc"; exit "$c" ) &
         pids+=("$!")
@@ -48,7 +49,9 @@ run_group() {
     for stage in "${members[@]}"; do
         echo "== stage $stage"
         cat "build/stage-$stage.log"
-        read -r code took < "build/stage-$stage.rc"
+        # No result file: the stage was killed before it could write one (counted as failed, time unknown).
+        code=1 took=0
+        [ -f "build/stage-$stage.rc" ] && read -r code took < "build/stage-$stage.rc"
         NAMES+=("$stage"); TIMES+=("$took")
         if [ "$code" -ne 0 ]; then
             RESULTS+=("FAILED (exit $code)")

@@ -65,27 +65,16 @@ def deployed(ops, lab):
     return ops.audit()[-1]
 
 
-class LabRelease:
-    """What an upgrade test left: the audit record of the last upgrade that took the lab past 1.0.0 (its pre-upgrade
-    backups), so that a later test asking for `first_release` can take the lab back."""
-
-    def __init__(self):
-        self.left_by = None
-
-
-@pytest.fixture(scope="session")
-def lab_release():
-    return LabRelease()
-
-
 @pytest.fixture(scope="module")
-def first_release(ops, deployed, lab_release):
-    """The lab at 1.0.0, the session's deploy: after an upgrade (test_upgrade.py) the databases are restored from that
-    upgrade's own pre-upgrade backups and 1.0.0 deployed again (upgradekit.back_to_first), only when a test needs it."""
-    if lab_release.left_by is not None and kit.current_versions() != {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}:
-        record, newest = lab_release.left_by
-        lab_release.left_by = None
-        kit.back_to_first(ops, record, newest)
+def first_release(ops, deployed):
+    """The lab at 1.0.0, the session's deploy: after an upgrade (test_upgrade.py leaves the lab at the newest release)
+    the databases are restored from the pre-upgrade backups of the session's last completed upgrade and 1.0.0 deployed
+    again (upgradekit.back_to_first), only when a test needs it."""
+    versions = kit.current_versions()
+    if versions != kit.FIRST_VERSIONS:
+        upgrades = [r for r in ops.audit() if r.get("command") == "upgrade" and r.get("outcome") == "ok"]
+        assert upgrades, f"the lab runs {versions} and no completed upgrade of this session names backups to go back to"
+        kit.back_to_first(ops, upgrades[-1], versions["app"])
     return deployed
 
 

@@ -79,9 +79,7 @@ def nginx_files():
 
 @pytest.fixture(scope="module")
 def seeded(ops, first_release):
-    assert kit.current_versions() == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}, (
-        "test_upgrade needs the lab at 1.0.0 (the session's deploy)"
-    )
+    assert kit.current_versions() == kit.FIRST_VERSIONS, "test_upgrade needs the lab at 1.0.0 (the session's deploy)"
     proc = run(ops, "seed --scale 1", "lab", "seed", "--scale", "1")
     assert proc.returncode == 0, proc.stderr
     # The upgrade backs up through the backup role, which `followup-ops backup` sets up (test_backup.py does it in a
@@ -279,7 +277,7 @@ def test_a_failed_upgrade_is_rolled_back_with_exit_3_and_data_equal_to_before(fa
     assert rollback["errors"] == []
     databases = record["rolled_back"]["databases"]
     assert len(databases["restored"]) == 2 and databases["verified"] is True, databases
-    assert result["after"]["versions"] == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}
+    assert result["after"]["versions"] == kit.FIRST_VERSIONS
     assert result["after"]["data"] == result["before"]["data"]
     assert result["after"]["nginx"] == result["before"]["nginx"]
     assert result["after"]["sidecar"] == "0"
@@ -305,7 +303,7 @@ def test_a_mysql_migration_failing_halfway_through_its_ddl_leaves_no_column_behi
 
 
 @pytest.fixture(scope="module")
-def upgraded(ops, failures, lab_release, tmp_path_factory):
+def upgraded(ops, failures, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("upgrade-happy")
     approval = kit.make_approval(tmp, change_id="CHG-T-HAPPY", from_release="1.0.0", to_release=NEWEST)
     before = kit.data_fingerprint()
@@ -313,7 +311,6 @@ def upgraded(ops, failures, lab_release, tmp_path_factory):
     proc = upgrade(ops, f"upgrade 1.0.0 -> {NEWEST}" + (" (rerun after the kill)" if killed else ""), approval)
     record = ops.audit()[-1]
     # A later test that needs 1.0.0 asks for `first_release`, which restores this upgrade's pre-upgrade backups.
-    lab_release.left_by = (record, NEWEST)
     return {"proc": proc, "record": record, "approval": approval, "before": before, "killed": killed}
 
 

@@ -22,7 +22,7 @@ DB_HOSTS = ("mysql1", "mongo1")
 
 @pytest.fixture(scope="module")
 def ready(ops, first_release):
-    assert kit.current_versions() == {"app": "1.0.0", "fep": "1.0.0", "voice": "1.0.0"}, (
+    assert kit.current_versions() == kit.FIRST_VERSIONS, (
         "test_upgrade_killed needs the lab at 1.0.0 (the session's deploy)"
     )
     proc = kit.run(ops, "seed --scale 1", "lab", "seed", "--scale", "1")
